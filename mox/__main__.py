@@ -1,0 +1,5 @@
+"""`python -m mox` runs the command line."""
+
+from mox.cli import main
+
+main()

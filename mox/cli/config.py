@@ -1,0 +1,40 @@
+"""`mox config check|schema|describe`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mox.cli.common import load_or_exit
+from mox.config.describe import describe as describe_text
+from mox.config.schema import schema_json
+
+app = typer.Typer(help="Check the config file, print its JSON Schema or an annotated example.",
+                  no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    file: Annotated[Path, typer.Argument(help="Config file to check.")],
+) -> None:
+    """Validate a config file. Exit 0 when good; else print `FILE: key.path: message` lines, exit 1."""
+    loaded = load_or_exit(file)
+    cfg = loaded.config
+    typer.echo(
+        f"{file}: ok ({len(cfg.domains)} domains, {len(cfg.accounts)} accounts, "
+        f"{len(cfg.listeners)} listeners)"
+    )
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the config file format."""
+    typer.echo(schema_json(), nl=False)
+
+
+@app.command("describe")
+def describe() -> None:
+    """Print an annotated example config: every key with its meaning and default."""
+    typer.echo(describe_text(), nl=False)

@@ -1,0 +1,76 @@
+"""`mox serve` and `mox localserve`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mox.cli.common import ConfigOption, die, load_or_exit
+from mox.log import setup_logging
+from mox.server.localserve import (
+    LOCALSERVE_PASSWORD,
+    LOCALSERVE_PORTS,
+    default_dir,
+    init_localserve,
+)
+from mox.server.run import RunningServer, run_until_signal
+
+
+def serve(config: ConfigOption = Path("mox.toml")) -> None:
+    """Run the mail server from a config file until SIGTERM or SIGINT."""
+    loaded = load_or_exit(config)
+    setup_logging(loaded.config.log_level, "logfmt")
+    try:
+        asyncio.run(run_until_signal(loaded))
+    except OSError as exc:
+        raise die(f"mox serve: cannot listen: {exc}") from None
+
+
+def localserve(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Directory for config and data; default ~/.config/mox-localserve."),
+    ] = None,
+    ip: Annotated[
+        str, typer.Option("--ip", help="IP to listen on, when the directory is first created.")
+    ] = "127.0.0.1",
+    initonly: Annotated[
+        bool, typer.Option("--initonly", help="Only write the config and account, then exit.")
+    ] = False,
+) -> None:
+    """Run a local mail server for testing: accepts all mail into mox@localhost (password moxmoxmox)."""
+    setup_logging("info", "console")
+    directory = directory or default_dir()
+    loaded = asyncio.run(init_localserve(directory, ip))
+    if initonly:
+        typer.echo(f"localserve directory ready: {directory}")
+        return
+
+    def ready(running: RunningServer) -> None:
+        host = loaded.config.listeners["local"].ips[0]
+        user = "mox%40localhost"
+        p = LOCALSERVE_PORTS
+        typer.echo(
+            "\n".join(
+                [
+                    f"mox localserve is running; config and data in {directory}",
+                    f"account: mox@localhost  password: {LOCALSERVE_PASSWORD}",
+                    "every address is accepted and delivered to that account",
+                    f"smtp://{host}:{p['smtp']} (delivery)",
+                    f"smtp://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['submission']} (submission)",
+                    f"smtps://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['submissions']}",
+                    f"imap://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['imap']}",
+                    f"imaps://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['imaps']}",
+                    f"the TLS certificate is self-signed: {directory / 'localhost.crt'}",
+                    "stop with ctrl-c",
+                ]
+            )
+        )
+
+    try:
+        asyncio.run(run_until_signal(loaded, localserve=True, on_ready=ready))
+    except OSError as exc:
+        raise die(f"mox localserve: cannot listen: {exc}") from None

@@ -1,0 +1,431 @@
+"""The declarative configuration: one pydantic model for a whole installation.
+
+Every field is described; the JSON Schema in `schemas/mox.schema.json` is generated from these models
+(`mox config schema`) and documents the file format. Unknown keys are refused (`extra="forbid"`), so a
+typo never silently falls back to a default. Secrets and keys are files beside the config (`*_file`),
+never inside it. Paths are relative to the directory of the config file.
+
+Cross-field rules (an account's domain exists, an address belongs to one account only, ...) are
+checked in `mox.config.load`, which also reads the files named here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "Account",
+    "Alias",
+    "Config",
+    "Destination",
+    "Dkim",
+    "DkimSelector",
+    "Domain",
+    "JunkFilter",
+    "Limits",
+    "Listener",
+    "MtaSts",
+    "ReportAddress",
+    "ServiceImap",
+    "ServiceSmtp",
+    "ServiceSubmission",
+    "ServiceToggle",
+    "Tls",
+]
+
+# RFC 1035 §2.3.1 host names, lower case after IDNA (RFC 5891); we also allow a trailing-dot-free form only.
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
+
+
+def normalize_domain(value: str) -> str:
+    """Lower-case and IDNA-encode a domain name (RFC 5891), refusing what is not a host name."""
+    text = value.strip().rstrip(".").lower()
+    try:
+        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError as exc:
+        raise ValueError(f"not a valid international domain name: {exc}") from None
+    if not _HOSTNAME_RE.match(ascii_name):
+        raise ValueError("expected a domain name like mail.example.com (letters, digits, '-' and '.')")
+    return ascii_name
+
+
+def _check_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("expected an IPv4 or IPv6 address") from None
+
+
+IPAddress = Annotated[str, AfterValidator(_check_ip)]
+
+
+class Tls(_Model):
+    """TLS for a listener: certificate and key from files (reloaded on SIGHUP), or ACME."""
+
+    cert_file: Path | None = Field(
+        default=None, description="PEM file with the certificate chain, leaf first."
+    )
+    key_file: Path | None = Field(
+        default=None, description="PEM file with the private key of cert_file (PKCS#8 or PKCS#1)."
+    )
+    acme: str | None = Field(
+        default=None,
+        description="Name of an entry in `acme` to obtain certificates automatically (RFC 8555).",
+    )
+    min_version: Literal["TLSv1.2", "TLSv1.3"] = Field(
+        default="TLSv1.2", description="Lowest TLS version accepted from clients."
+    )
+
+
+class ServiceToggle(_Model):
+    """A service on a listener that only needs to be switched on and given a port."""
+
+    enabled: bool = Field(default=False, description="Whether to listen for this service.")
+    port: Port | None = Field(
+        default=None, description="TCP port; the service's standard port when omitted."
+    )
+
+
+class ServiceSmtp(ServiceToggle):
+    """SMTP for incoming mail from other servers (RFC 5321), normally port 25."""
+
+    starttls: bool = Field(
+        default=True, description="Offer STARTTLS (RFC 3207) when the listener has TLS."
+    )
+    require_starttls: bool = Field(
+        default=False,
+        description="Refuse mail over connections that did not do STARTTLS (RFC 3207 §4).",
+    )
+
+
+class ServiceSubmission(ServiceToggle):
+    """Message submission for the users' mail clients (RFC 6409), normally port 587."""
+
+    require_starttls: bool = Field(
+        default=True,
+        description="Refuse AUTH before STARTTLS, so passwords never cross the network in clear.",
+    )
+
+
+class ServiceImap(ServiceToggle):
+    """IMAP with STARTTLS (RFC 9051), normally port 143."""
+
+    require_starttls: bool = Field(
+        default=True,
+        description="Announce LOGINDISABLED and refuse logins before STARTTLS (RFC 9051 §6.2.3).",
+    )
+
+
+class Listener(_Model):
+    """A set of IP addresses and the services offered on them."""
+
+    ips: list[IPAddress] = Field(
+        min_length=1, description="IP addresses to listen on, e.g. [\"0.0.0.0\", \"::\"]."
+    )
+    hostname: str | None = Field(
+        default=None,
+        description="Host name to announce on this listener, instead of the global hostname.",
+    )
+    tls: Tls | None = Field(default=None, description="TLS settings; without it, no STARTTLS/TLS.")
+    max_message_size: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest message accepted over SMTP, in bytes (SIZE, RFC 1870).",
+    )
+    smtp: ServiceSmtp = Field(
+        default_factory=ServiceSmtp, description="Incoming SMTP (port 25 by default)."
+    )
+    submission: ServiceSubmission = Field(
+        default_factory=ServiceSubmission,
+        description="Submission with STARTTLS (port 587 by default, RFC 6409).",
+    )
+    submissions: ServiceToggle = Field(
+        default_factory=ServiceToggle,
+        description="Submission with implicit TLS (port 465 by default, RFC 8314).",
+    )
+    imap: ServiceImap = Field(
+        default_factory=ServiceImap, description="IMAP with STARTTLS (port 143 by default)."
+    )
+    imaps: ServiceToggle = Field(
+        default_factory=ServiceToggle,
+        description="IMAP with implicit TLS (port 993 by default, RFC 8314).",
+    )
+    http: ServiceToggle = Field(
+        default_factory=ServiceToggle,
+        description="Plain HTTP: ACME http-01, redirects (port 80 by default).",
+    )
+    https: ServiceToggle = Field(
+        default_factory=ServiceToggle,
+        description="HTTPS: webmail, account and admin pages, MTA-STS, autoconfig (443 by default).",
+    )
+
+    @field_validator("hostname")
+    @classmethod
+    def _check_hostname(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_domain(value)
+
+
+class DkimSelector(_Model):
+    """One DKIM key (RFC 6376), published at `<selector>._domainkey.<domain>`."""
+
+    private_key_file: Path = Field(description="PKCS#8 PEM private key (RSA-2048 or ed25519).")
+    hash: Literal["sha256"] = Field(default="sha256", description="Hash algorithm (RFC 8301).")
+    headers: list[str] = Field(
+        default_factory=lambda: [
+            "From", "To", "Cc", "Subject", "Date", "Message-Id", "Reply-To", "In-Reply-To",
+            "References", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+        ],
+        description="Header fields to sign; must include From (RFC 6376 §5.4).",
+    )
+    canonicalization: Literal["relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"] = (
+        Field(default="relaxed/relaxed", description="Header/body canonicalization (RFC 6376 §3.4).")
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _from_signed(cls, value: list[str]) -> list[str]:
+        if "from" not in {h.lower() for h in value}:
+            raise ValueError("must include From (RFC 6376 §5.4)")
+        return value
+
+
+class Dkim(_Model):
+    """DKIM keys of a domain and which of them sign outgoing mail."""
+
+    selectors: dict[str, DkimSelector] = Field(
+        default_factory=dict, description="Keys by selector name."
+    )
+    sign: list[str] = Field(
+        default_factory=list, description="Selectors that sign outgoing messages."
+    )
+
+
+class ReportAddress(_Model):
+    """An address where reports arrive, delivered into an account's mailbox."""
+
+    localpart: str = Field(description="Local part of the reporting address, e.g. dmarcreports.")
+    account: str = Field(description="Account that receives the reports.")
+    mailbox: str = Field(description="Mailbox in that account for the reports.")
+
+
+class MtaSts(_Model):
+    """MTA-STS policy published for the domain (RFC 8461)."""
+
+    policy_id: str = Field(
+        pattern=r"^[A-Za-z0-9]{1,32}$",
+        description="Policy id in the _mta-sts TXT record; change it when the policy changes.",
+    )
+    mode: Literal["enforce", "testing", "none"] = Field(
+        default="enforce", description="Policy mode (RFC 8461 §3.2)."
+    )
+    max_age: int = Field(
+        default=86400, ge=60, le=31557600, description="Policy lifetime in seconds."
+    )
+    mx: list[str] = Field(
+        default_factory=list,
+        description="MX host patterns allowed; the hostname when empty.",
+    )
+
+
+class Alias(_Model):
+    """An address that delivers to several accounts' addresses (a list)."""
+
+    addresses: list[str] = Field(min_length=1, description="Member addresses (local accounts).")
+    post_public: bool = Field(default=False, description="Anyone may send to the alias.")
+    list_members: bool = Field(default=False, description="Members may see the member list.")
+    allow_msg_from: bool = Field(
+        default=False, description="Members may send with the alias as From address."
+    )
+
+
+class Domain(_Model):
+    """A mail domain we accept and send mail for."""
+
+    description: str = Field(default="", description="Free text for the admin pages.")
+    disabled: bool = Field(default=False, description="Temporarily refuse mail for the domain.")
+    client_settings_domain: str | None = Field(
+        default=None,
+        description="Host name mail clients should use (autoconfig, SRV), when not the hostname.",
+    )
+    localpart_catchall_separators: list[str] = Field(
+        default_factory=lambda: ["+"],
+        description="Characters that start a sub-address: alice+tag@ delivers to alice@.",
+    )
+    localpart_case_sensitive: bool = Field(
+        default=False, description="Whether Alice@ and alice@ are different addresses."
+    )
+    dkim: Dkim = Field(default_factory=Dkim, description="DKIM keys and signing selectors.")
+    dmarc: ReportAddress | None = Field(
+        default=None, description="Where DMARC aggregate reports for this domain arrive."
+    )
+    tlsrpt: ReportAddress | None = Field(
+        default=None, description="Where TLS reports (RFC 8460) for this domain arrive."
+    )
+    mta_sts: MtaSts | None = Field(default=None, description="MTA-STS policy to publish.")
+    aliases: dict[str, Alias] = Field(
+        default_factory=dict, description="Aliases/lists by local part."
+    )
+
+    @field_validator("localpart_catchall_separators")
+    @classmethod
+    def _separators(cls, value: list[str]) -> list[str]:
+        for sep in value:
+            if len(sep) != 1 or sep.isalnum() or sep in "@. ":
+                raise ValueError(f"separator {sep!r} must be one punctuation character, like '+'")
+        return value
+
+
+class Destination(_Model):
+    """Delivery settings for one address of an account."""
+
+    mailbox: str = Field(default="Inbox", description="Mailbox that receives mail for the address.")
+    full_name: str = Field(default="", description="Display name used when sending from it.")
+
+
+class JunkFilter(_Model):
+    """Bayesian junk filter settings (as mox's defaults)."""
+
+    threshold: float = Field(
+        default=0.95, gt=0, lt=1, description="Spam probability above which mail is junk."
+    )
+    onegrams: bool = Field(default=True, description="Use single words as tokens.")
+    twograms: bool = Field(default=False, description="Use word pairs as tokens.")
+    max_power: float = Field(default=0.01, ge=0, le=0.5, description="Cap on a word's weight.")
+    top_words: int = Field(default=10, ge=1, description="Number of strongest words considered.")
+    ignore_words: float = Field(
+        default=0.1, ge=0, le=0.5, description="Ignore words this close to 0.5."
+    )
+    rare_words: int = Field(default=2, ge=0, description="Ignore words seen fewer times.")
+
+
+class Account(_Model):
+    """A user: a password, a message store, and one or more addresses."""
+
+    domain: str = Field(description="Default domain of the account; must be in `domains`.")
+    destinations: dict[str, Destination] = Field(
+        min_length=1,
+        description=(
+            "Addresses delivering to this account, with per-address settings. "
+            "`@example.com` is a catch-all for the domain."
+        ),
+    )
+    full_name: str = Field(default="", description="Display name of the user.")
+    password_file: Path | None = Field(
+        default=None,
+        description=(
+            "File with the account's derived password secrets (from `mox account passwd --print`); "
+            "when omitted the secrets live in the account database."
+        ),
+    )
+    quota_bytes: int = Field(
+        default=0, ge=0, description="Maximum total message size; 0 means no quota."
+    )
+    rejects_mailbox: str = Field(
+        default="Rejects", description="Mailbox that keeps refused junk for 14 days."
+    )
+    junk_filter: JunkFilter | None = Field(
+        default=None, description="Bayesian filter settings; no content filter when omitted."
+    )
+    max_outgoing_messages_per_day: int = Field(
+        default=1000, ge=0, description="Limit on messages sent per day (0: no limit)."
+    )
+    max_first_time_recipients_per_day: int = Field(
+        default=200, ge=0, description="Limit on new recipients per day (0: no limit)."
+    )
+    no_first_time_sender_delay: bool = Field(
+        default=False, description="Do not delay first-time senders for this account."
+    )
+    login_disabled: str = Field(
+        default="", description="When not empty, logins are refused with this message."
+    )
+
+
+class Limits(_Model):
+    """Protocol and abuse limits."""
+
+    max_line_length: int = Field(
+        default=8192, ge=1000, description="Longest protocol line accepted (SMTP and IMAP)."
+    )
+    imap_max_literal: int = Field(
+        default=100 * 1024 * 1024, ge=1024, description="Largest IMAP literal (APPEND size)."
+    )
+    max_recipients: int = Field(
+        default=1000, ge=1, description="Recipients per SMTP transaction (LIMITS RCPTMAX)."
+    )
+    auth_failures_per_minute: int = Field(
+        default=10, ge=1, description="Failed logins per IP per minute before refusing."
+    )
+
+
+class Config(_Model):
+    """A whole mox installation."""
+
+    hostname: str = Field(description="Fully qualified host name of this mail server.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Directory with accounts, queue and state."
+    )
+    log_level: Literal["error", "warn", "info", "debug", "trace"] = Field(
+        default="info", description="Log level for `mox serve`."
+    )
+    pedantic: bool = Field(
+        default=False, description="Refuse protocol violations that are normally tolerated."
+    )
+    public_ips: list[IPAddress] = Field(
+        default_factory=list,
+        description="Public IPs of the host, for DNS records (A/AAAA, SPF) and checks.",
+    )
+    admin_password_file: Path | None = Field(
+        default=None, description="File with the admin password hash for the admin pages."
+    )
+    postmaster: str = Field(
+        description="Account that receives mail for postmaster@ of every domain."
+    )
+    listeners: dict[str, Listener] = Field(
+        min_length=1, description="Listeners by name, e.g. `public` and `internal`."
+    )
+    domains: dict[str, Domain] = Field(min_length=1, description="Mail domains by name.")
+    accounts: dict[str, Account] = Field(min_length=1, description="Accounts by name.")
+    limits: Limits = Field(
+        default_factory=Limits, description="Line, literal, recipient and login limits."
+    )
+
+    @field_validator("hostname")
+    @classmethod
+    def _check_hostname(cls, value: str) -> str:
+        return normalize_domain(value)
+
+    @field_validator("domains")
+    @classmethod
+    def _check_domains(cls, value: dict[str, Domain]) -> dict[str, Domain]:
+        out: dict[str, Domain] = {}
+        for name, dom in value.items():
+            norm = normalize_domain(name)
+            if norm in out:
+                raise ValueError(f"domain {name!r} is listed twice")
+            out[norm] = dom
+        return out
+
+    @field_validator("accounts", "listeners")
+    @classmethod
+    def _check_names(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if not _NAME_RE.match(name):
+                raise ValueError(
+                    f"name {name!r} must start with a letter or digit and hold only "
+                    "letters, digits, '.', '_' and '-' (at most 64)"
+                )
+        return value

@@ -1,0 +1,1 @@
+"""The running server: wiring config, store, authentication and protocol listeners together."""

@@ -1,0 +1,93 @@
+"""`mox localserve`: a complete local mail server for testing, no root and no DNS needed.
+
+As mox's localserve (reference §2.2): standard ports + 1000 on 127.0.0.1, account `mox@localhost`
+with password `moxmoxmox`, a self-signed certificate for localhost, and every recipient address
+accepted into the `mox` account. Everything lives in one directory, created on first run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from mox.auth.password import derive_credentials
+from mox.config.load import LoadedConfig, load_config
+from mox.store import Store
+from mox.tls import make_self_signed
+
+__all__ = ["LOCALSERVE_PASSWORD", "LOCALSERVE_PORTS", "default_dir", "init_localserve"]
+
+LOCALSERVE_USER = "mox@localhost"
+LOCALSERVE_PASSWORD = "moxmoxmox"  # as mox; a local test server, documented in the README
+LOCALSERVE_PORTS = {
+    "smtp": 1025,
+    "submission": 1587,
+    "submissions": 1465,
+    "imap": 1143,
+    "imaps": 1993,
+}
+
+
+def default_dir() -> Path:
+    """`$XDG_CONFIG_HOME/mox-localserve`, else `~/.config/mox-localserve` (as mox)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mox-localserve"
+
+
+def localserve_config(ip: str) -> dict[str, Any]:
+    ports = LOCALSERVE_PORTS
+    return {
+        "hostname": "localhost",
+        "data_dir": ".",
+        "log_level": "info",
+        "postmaster": "mox",
+        "listeners": {
+            "local": {
+                "ips": [ip],
+                "tls": {"cert_file": "localhost.crt", "key_file": "localhost.key"},
+                "smtp": {"enabled": True, "port": ports["smtp"]},
+                "submission": {
+                    "enabled": True, "port": ports["submission"], "require_starttls": False,
+                },
+                "submissions": {"enabled": True, "port": ports["submissions"]},
+                "imap": {"enabled": True, "port": ports["imap"], "require_starttls": False},
+                "imaps": {"enabled": True, "port": ports["imaps"]},
+            },
+        },
+        "domains": {"localhost": {}},
+        "accounts": {
+            "mox": {
+                "domain": "localhost",
+                "destinations": {LOCALSERVE_USER: {}},
+                "no_first_time_sender_delay": True,
+            },
+        },
+    }
+
+
+async def init_localserve(directory: Path, ip: str = "127.0.0.1") -> LoadedConfig:
+    """Create the localserve directory on first run (config, certificate, account); load it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "mox.toml"
+    if not (directory / "localhost.key").exists():
+        make_self_signed(directory / "localhost.crt", directory / "localhost.key", "localhost")
+    if not config_path.exists():
+        text = (
+            "# Written by `mox localserve`; edit freely, it is read at every start.\n"
+            + tomlkit.dumps(localserve_config(ip))
+        )
+        tmp = config_path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(config_path)
+    loaded = load_config(config_path)
+    store = Store(loaded.data_dir)
+    try:
+        account = store.account("mox")
+        if account.get_credentials() is None:
+            await account.set_credentials(derive_credentials(LOCALSERVE_PASSWORD))
+    finally:
+        await store.aclose()
+    return loaded

@@ -1,0 +1,124 @@
+"""Start every listener a config declares, and stop them cleanly on SIGTERM/SIGINT.
+
+Implementation notes:
+- One asyncio loop runs SMTP (aiosmtpd) and IMAP (our own server) over one shared `Store`.
+- Shutdown: stop accepting, close connections, then `Store.aclose()` finishes pending commits, so a
+  message acknowledged before the signal is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mox.config.load import DEFAULT_PORTS, LoadedConfig
+from mox.config.model import Listener
+from mox.imapserver import start_imap_server
+from mox.server.authenticator import ConfigAuthenticator
+from mox.smtpserver.handler import SmtpKind
+from mox.smtpserver.server import start_smtp_server
+from mox.store import Store
+from mox.tls import server_context
+
+__all__ = ["RunningServer", "run_until_signal", "start_all"]
+
+SMTP_KINDS: tuple[SmtpKind, ...] = ("smtp", "submission", "submissions")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    store: Store
+    servers: list[asyncio.Server] = field(default_factory=list)
+    addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def add(self, name: str, server: asyncio.Server, ip: str, port: int) -> None:
+        self.servers.append(server)
+        self.addresses.setdefault(name, []).append((ip, port))
+
+    async def close(self) -> None:
+        for srv in self.servers:
+            srv.close()
+        for srv in self.servers:
+            try:
+                await asyncio.wait_for(srv.wait_closed(), 3)  # mox: 3 s grace
+            except TimeoutError:
+                log.warning("connections still open at shutdown")
+        await self.store.aclose()
+
+
+def _tls_context(loaded: LoadedConfig, listener: Listener) -> ssl.SSLContext | None:
+    tls = listener.tls
+    if tls is None or tls.cert_file is None or tls.key_file is None:
+        return None
+    return server_context(loaded.resolve(tls.cert_file), loaded.resolve(tls.key_file), tls.min_version)
+
+
+async def start_all(loaded: LoadedConfig, *, localserve: bool = False) -> RunningServer:
+    """Open the store and start all enabled services; raises OSError if a port is taken."""
+    cfg = loaded.config
+    store = Store(loaded.data_dir)
+    running = RunningServer(store)
+    authenticator = ConfigAuthenticator(loaded, store)
+    try:
+        for lname, listener in cfg.listeners.items():
+            ctx = _tls_context(loaded, listener)
+            hostname = listener.hostname or cfg.hostname
+            for ip in listener.ips:
+                for kind in SMTP_KINDS:
+                    svc = getattr(listener, kind)
+                    if not svc.enabled:
+                        continue
+                    port = svc.port or DEFAULT_PORTS[kind]
+                    starttls = kind != "smtp" or listener.smtp.starttls
+                    srv = await start_smtp_server(
+                        host=ip, port=port, kind=kind, config=loaded, store=store,
+                        authenticator=authenticator, hostname=hostname,
+                        ssl_context=ctx if starttls else None,
+                        require_starttls=bool(getattr(svc, "require_starttls", False))
+                        and ctx is not None,
+                        max_message_size=listener.max_message_size, localserve=localserve,
+                    )
+                    running.add(f"{lname}.{kind}", srv, ip, port)
+                for kind in ("imap", "imaps"):
+                    svc = getattr(listener, kind)
+                    if not svc.enabled:
+                        continue
+                    port = svc.port or DEFAULT_PORTS[kind]
+                    srv = await start_imap_server(
+                        host=ip, port=port, store=store, authenticator=authenticator,
+                        hostname=hostname, ssl_context=ctx, implicit_tls=kind == "imaps",
+                        require_starttls=bool(getattr(svc, "require_starttls", False))
+                        and ctx is not None,
+                        max_literal=cfg.limits.imap_max_literal,
+                    )
+                    running.add(f"{lname}.{kind}", srv, ip, port)
+    except BaseException:
+        await running.close()
+        raise
+    return running
+
+
+async def run_until_signal(loaded: LoadedConfig, *, localserve: bool = False,
+                           on_ready: Callable[[RunningServer], None] | None = None) -> None:
+    """Run all services until SIGTERM or SIGINT, then shut down cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = await start_all(loaded, localserve=localserve)
+    if on_ready is not None:
+        on_ready(running)
+    log.info("ready")
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await running.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

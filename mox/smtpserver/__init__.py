@@ -1,0 +1,1 @@
+"""mox.smtpserver."""
