@@ -14,15 +14,23 @@ import shutil
 import subprocess
 import sys
 
-# package -> a program it provides (how we tell it is installed)
+# Debian package -> what the tests use it for
 PACKAGES: dict[str, str] = {
-    "swaks": "swaks",  # SMTP client with STARTTLS, AUTH, pipelining
-    "openssl": "openssl",  # s_client for raw TLS transcripts
+    "swaks": "SMTP client with STARTTLS, AUTH, pipelining",
+    "libnet-ssleay-perl": "TLS for swaks",
+    "openssl": "s_client for raw TLS transcripts",
 }
 
 
+def installed(pkg: str) -> bool:
+    if shutil.which("dpkg-query") is None:
+        return False
+    res = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    return res.returncode == 0 and res.stdout.strip().endswith(" installed")
+
+
 def missing() -> list[str]:
-    return [pkg for pkg, prog in PACKAGES.items() if shutil.which(prog) is None]
+    return [pkg for pkg in PACKAGES if not installed(pkg)]
 
 
 def main() -> int:

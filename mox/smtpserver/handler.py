@@ -77,9 +77,13 @@ class Handler:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        lines = [r for r in responses if r[4:].split(" ")[0].upper() not in ("AUTH", "HELP")]
+        if self.kind != "smtp":  # RFC 4954: AUTH only for submission
+            lines += [r for r in responses if r[4:].upper().startswith("AUTH ")]
         # RFC 2920: aiosmtpd reads commands one after another from its buffer, so pipelined
-        # commands work; announce it. Insert after the host name line.
-        return [responses[0], "250-PIPELINING", *responses[1:]]
+        # commands work; announce it after the host name line. The last line has "250 ".
+        lines = [lines[0], "250-PIPELINING", *lines[1:]]
+        return [*(f"250-{x[4:]}" for x in lines[:-1]), f"250 {lines[-1][4:]}"]
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

@@ -63,7 +63,7 @@ class MoxSMTP(SMTP):  # type: ignore[misc]
         )
         if account is None:
             log.info("authentication failed", extra={"mech": mech, "username": user, "ip": peer})
-            return AuthResult(success=False, message="535 5.7.8 bad user/pass")
+            return AuthResult(success=False, handled=False, message="535 5.7.8 bad user/pass")
         log.info("authenticated", extra={"mech": mech, "username": user, "account": account})
         return AuthResult(success=True, auth_data=account, message="235 2.7.0 hello " + account)
 
