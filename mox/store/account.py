@@ -1,0 +1,398 @@
+"""One account's message store: reads on the event loop, writes through a single writer thread.
+
+Durability (SPEC §5): deliver() writes and fsyncs the message file in a worker thread, then hands
+the row to the writer. The writer takes every pending operation at once, fsyncs each distinct
+message directory once, applies them in one transaction (each in a savepoint, so one failing
+operation does not fail the others) and commits once (group commit), with synchronous=FULL. A
+message is visible only once both its file and its row are durable; a crash at any moment leaves
+at worst an orphan file without a row. Listeners run on the event loop after the commit.
+
+Mailbox and message semantics: RFC 9051 (IMAP4rev2) §2.3.1.1, §6.3, §6.4; RFC 7162 modseqs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from mox.store import files, txn
+from mox.store.changes import Change, Listener
+from mox.store.db import (
+    MAILBOX_SELECT,
+    MESSAGE_COLUMNS,
+    connect,
+    mailbox_from_row,
+    message_from_row,
+    migrate,
+)
+from mox.store.models import (
+    Mailbox,
+    MailboxNotFound,
+    MailboxStatus,
+    Message,
+    StoreError,
+    check_mailbox_name,
+    normalize_flags,
+    normalize_mailbox_name,
+)
+from mox.store.txn import Effects
+
+if TYPE_CHECKING:
+    from mox.auth.password import Credentials
+
+__all__ = ["Account"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TxnFn = Callable[[sqlite3.Connection, Effects], T]
+
+
+@dataclass(slots=True)
+class _Op:
+    fn: Callable[[sqlite3.Connection, Effects], object]
+    future: asyncio.Future[Any]
+    fsync_dir: Path | None = None
+    own_file: str | None = None  # a delivered file to remove again if the operation fails
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    ok: bool
+    value: object
+    changes: list[Change]
+
+
+class Account:
+    """The mail of one account; get it from Store.account()."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.dir = path
+        created = [p for p in (path.parent, path, path / "msg") if not p.exists()]
+        (path / "msg").mkdir(mode=0o700, parents=True, exist_ok=True)
+        for p in created:
+            files.fsync_dir(p.parent)  # a new directory is durable once its parent's entry is
+        dbpath = path / "index.db"
+        self._wconn = connect(dbpath)
+        try:
+            self.schema_version = migrate(self._wconn)
+            self._rconn = connect(dbpath)
+        except BaseException:
+            self._wconn.close()
+            raise
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mox-store-{name}")
+        self._pending: list[_Op] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._listeners: list[Listener] = []
+        self._closed = False
+        # Counters for tests and metrics: batches handed to the writer, transactions committed.
+        self.batch_count = 0
+        self.commit_count = 0
+
+    def __repr__(self) -> str:
+        return f"<Account {self.name!r} {str(self.dir)!r}>"
+
+    # Reads: on the event loop thread, from the read connection; WAL gives them a consistent
+    # snapshot of the last commit without blocking on the writer.
+
+    def list_mailboxes(self) -> list[Mailbox]:
+        rows = self._rconn.execute(f"{MAILBOX_SELECT} ORDER BY m.name").fetchall()
+        return [mailbox_from_row(r) for r in rows]
+
+    def get_mailbox(self, name: str) -> Mailbox | None:
+        name = normalize_mailbox_name(name)
+        row = self._rconn.execute(f"{MAILBOX_SELECT} WHERE m.name = ?", (name,)).fetchone()
+        return None if row is None else mailbox_from_row(row)
+
+    def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        row = self._rconn.execute(f"{MAILBOX_SELECT} WHERE m.id = ?", (mailbox_id,)).fetchone()
+        return None if row is None else mailbox_from_row(row)
+
+    def list_messages(self, mailbox_id: int) -> list[Message]:
+        rows = self._rconn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND expunged = 0 "  # noqa: S608
+            "ORDER BY uid",
+            (mailbox_id,),
+        ).fetchall()
+        return [message_from_row(r) for r in rows]
+
+    def get_messages(self, mailbox_id: int, uids: Iterable[int]) -> list[Message]:
+        rows = self._rconn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND expunged = 0 "  # noqa: S608
+            "AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+            (mailbox_id, txn.uids_json(list(uids))),
+        ).fetchall()
+        return [message_from_row(r) for r in rows]
+
+    def message_path(self, msg: Message) -> Path:
+        return self.dir / msg.path
+
+    def read_message(self, msg: Message) -> bytes:
+        """The exact bytes delivered; StoreError if the message was expunged meanwhile."""
+        if not msg.path:
+            raise StoreError(f"message uid {msg.uid} was expunged")
+        try:
+            return self.message_path(msg).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"message uid {msg.uid} was expunged") from None
+
+    def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        mb = self.get_mailbox_by_id(mailbox_id)
+        if mb is None:
+            raise MailboxNotFound(f"#{mailbox_id}")
+        row = self._rconn.execute(
+            "SELECT count(*), coalesce(sum(size), 0), coalesce(sum(NOT EXISTS "
+            "(SELECT 1 FROM json_each(flags) WHERE value = '\\Seen')), 0) "
+            "FROM messages WHERE mailbox_id = ? AND expunged = 0",
+            (mailbox_id,),
+        ).fetchone()
+        return MailboxStatus(
+            messages=row[0],
+            unseen=row[2],
+            size=row[1],
+            uidnext=mb.uidnext,
+            uidvalidity=mb.uidvalidity,
+            highest_modseq=mb.highest_modseq,
+        )
+
+    def subscriptions(self) -> list[str]:
+        rows = self._rconn.execute("SELECT name FROM subscriptions ORDER BY name").fetchall()
+        return [r[0] for r in rows]
+
+    def get_credentials(self) -> Credentials | None:
+        from mox.auth.password import Credentials
+
+        row = self._rconn.execute("SELECT text FROM credentials WHERE id = 1").fetchone()
+        return None if row is None else Credentials.from_text(row[0])
+
+    # Writes.
+
+    async def deliver(
+        self,
+        mailbox_name: str,
+        data: bytes,
+        *,
+        flags: Iterable[str] = (),
+        internal_date: datetime | None = None,
+    ) -> Message:
+        """Add a message; durable (file, directory and row) when this returns."""
+        self._check_open()
+        name = normalize_mailbox_name(mailbox_name)
+        nflags = normalize_flags(flags)
+        date = _utc(internal_date)
+        data = bytes(data)
+        rel = files.new_message_path()
+        path = self.dir / rel
+        await asyncio.to_thread(files.write_message, path, data)
+
+        def fn(conn: sqlite3.Connection, fx: Effects) -> Message:
+            return txn.deliver(conn, fx, name, rel, len(data), nflags, date)
+
+        return await self._submit(fn, fsync_dir=path.parent, own_file=rel)
+
+    async def create_mailbox(self, name: str, special_use: str | None = None) -> Mailbox:
+        name = check_mailbox_name(name)
+        return await self._submit(lambda c, fx: txn.create_mailbox(c, fx, name, special_use))
+
+    async def delete_mailbox(self, name: str) -> None:
+        name = normalize_mailbox_name(name)
+        await self._submit(lambda c, fx: txn.delete_mailbox(c, fx, name))
+
+    async def rename_mailbox(self, old: str, new: str) -> None:
+        old = normalize_mailbox_name(old)
+        new = check_mailbox_name(new)
+        await self._submit(lambda c, fx: txn.rename_mailbox(c, fx, old, new))
+
+    async def set_subscribed(self, name: str, subscribed: bool) -> None:
+        name = check_mailbox_name(name)
+        await self._submit(lambda c, fx: txn.set_subscribed(c, fx, name, subscribed))
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Iterable[int],
+        op: Literal["set", "add", "remove"],
+        flags: Iterable[str],
+    ) -> list[Message]:
+        """Change flags; returns the messages that changed, with their new flags and modseq."""
+        if op not in ("set", "add", "remove"):
+            raise ValueError(f"unknown flag operation {op!r}")
+        uidlist = list(uids)
+        nflags = normalize_flags(flags)
+        return await self._submit(
+            lambda c, fx: txn.store_flags(c, fx, mailbox_id, uidlist, op, nflags)
+        )
+
+    async def expunge(self, mailbox_id: int, uids: Iterable[int] | None = None) -> list[int]:
+        """Remove the \\Deleted messages (among uids if given); their files go after the commit."""
+        uidlist = None if uids is None else list(uids)
+        return await self._submit(lambda c, fx: txn.expunge(c, fx, mailbox_id, uidlist))
+
+    async def copy_messages(
+        self, src_mailbox_id: int, uids: Iterable[int], dst_mailbox_name: str
+    ) -> list[tuple[int, int]]:
+        uidlist = list(uids)
+        dst = normalize_mailbox_name(dst_mailbox_name)
+        return await self._submit(
+            lambda c, fx: txn.copy_messages(c, fx, self.dir, src_mailbox_id, uidlist, dst)
+        )
+
+    async def set_credentials(self, creds: Credentials) -> None:
+        text = creds.to_text()
+        await self._submit(lambda c, fx: txn.set_credentials(c, fx, text))
+
+    # Change feed.
+
+    def add_listener(self, cb: Listener) -> None:
+        self._listeners.append(cb)
+
+    def remove_listener(self, cb: Listener) -> None:
+        try:
+            self._listeners.remove(cb)
+        except ValueError:
+            pass
+
+    # Lifecycle.
+
+    def close(self) -> None:
+        """Close now: fail operations not yet started, wait for a running batch, close the DB."""
+        if self._closed:
+            return
+        self._closed = True
+        pending, self._pending = self._pending, []
+        for op in pending:
+            if not op.future.done():
+                op.future.set_exception(StoreError("account closed"))
+            if op.own_file:
+                txn.unlink_quietly(self.dir, [op.own_file])
+        self._executor.shutdown(wait=True)
+        self._rconn.close()
+        self._wconn.close()
+
+    async def aclose(self) -> None:
+        """Finish all pending writes, then close."""
+        while self._drainer is not None and not self._drainer.done():
+            await asyncio.wait([self._drainer])
+        self.close()
+
+    # The writer.
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"account {self.name!r} is closed")
+
+    async def _submit(
+        self, fn: TxnFn[T], *, fsync_dir: Path | None = None, own_file: str | None = None
+    ) -> T:
+        if self._closed:
+            if own_file:
+                txn.unlink_quietly(self.dir, [own_file])
+            raise StoreError(f"account {self.name!r} is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append(_Op(fn, fut, fsync_dir, own_file))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain(), name=f"mox-store-writer-{self.name}")
+        return cast(T, await fut)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending and not self._closed:
+            batch, self._pending = self._pending, []
+            ops: list[_Op] = []
+            for op in batch:
+                if op.future.done():  # the caller was cancelled before we started
+                    if op.own_file:
+                        txn.unlink_quietly(self.dir, [op.own_file])
+                else:
+                    ops.append(op)
+            if not ops:
+                continue
+            self.batch_count += 1
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._run_batch, ops)
+            except BaseException as e:
+                # Cancelled (loop shutdown) or the executor is gone: the callers must not hang.
+                # When cancelled, the batch may still commit on the writer thread.
+                for op in ops:
+                    if not op.future.done():
+                        op.future.set_exception(StoreError(f"store write interrupted: {e!r}"))
+                raise
+            changes: list[Change] = []
+            for o in outcomes:
+                changes.extend(o.changes)
+            if changes:
+                self._notify(changes)
+            for op, o in zip(ops, outcomes, strict=True):
+                if op.future.done():
+                    continue
+                if o.ok:
+                    op.future.set_result(o.value)
+                else:
+                    op.future.set_exception(cast(BaseException, o.value))
+
+    def _notify(self, changes: list[Change]) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb(list(changes))
+            except Exception:
+                log.exception("store change listener failed")
+
+    def _run_batch(self, ops: list[_Op]) -> list[_Outcome]:
+        """On the writer thread: fsync directories, one transaction, one commit."""
+        conn = self._wconn
+        effects: list[Effects] = []
+        outcomes: list[_Outcome] = []
+        try:
+            for d in sorted({op.fsync_dir for op in ops if op.fsync_dir is not None}):
+                files.fsync_dir(d)  # one fsync per distinct directory for the whole batch
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for op in ops:
+                    fx = Effects()
+                    effects.append(fx)
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        value = op.fn(conn, fx)
+                    except Exception as e:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                        txn.unlink_quietly(self.dir, fx.created)
+                        if op.own_file:
+                            txn.unlink_quietly(self.dir, [op.own_file])
+                        outcomes.append(_Outcome(False, e, []))
+                    else:
+                        conn.execute("RELEASE op")
+                        outcomes.append(_Outcome(True, value, fx.changes))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as e:
+            log.exception("store transaction failed, account %s", self.name)
+            for fx in effects:
+                txn.unlink_quietly(self.dir, fx.created)
+            txn.unlink_quietly(self.dir, [op.own_file for op in ops if op.own_file])
+            return [_Outcome(False, e, []) for _ in ops]
+        self.commit_count += 1
+        for fx in effects:
+            # Only now, with the rows gone for good, the files may go.
+            txn.unlink_quietly(self.dir, fx.unlink_after_commit)
+        return outcomes
+
+
+def _utc(d: datetime | None) -> datetime:
+    if d is None:
+        return datetime.now(UTC)
+    if d.tzinfo is None:
+        return d.replace(tzinfo=UTC)
+    return d.astimezone(UTC)

@@ -1,0 +1,208 @@
+"""The per-account SQLite database: connections, schema, migrations, and row decoding.
+
+One database per account in WAL mode with synchronous=FULL, so a committed transaction survives a
+power loss (https://www.sqlite.org/wal.html, https://www.sqlite.org/pragma.html#pragma_synchronous).
+UIDVALIDITY/UIDNEXT follow RFC 9051 §2.3.1.1, modseqs RFC 7162 §3.1.1.
+
+The schema is created and evolved by MIGRATIONS, applied in order at open, each in its own
+transaction together with the bump of meta.schema_version, so a migration runs exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from mox.store.models import INBOX, Mailbox, Message
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "DEFAULT_MAILBOXES",
+    "MIGRATIONS",
+    "connect",
+    "decode_flags",
+    "encode_flags",
+    "get_meta",
+    "mailbox_from_row",
+    "message_from_row",
+    "migrate",
+    "set_meta",
+]
+
+BUSY_TIMEOUT_MS = 10_000
+
+# Name and RFC 6154 special-use attribute of the mailboxes of a new account.
+DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
+    (INBOX, None),
+    ("Sent", "\\Sent"),
+    ("Archive", "\\Archive"),
+    ("Trash", "\\Trash"),
+    ("Drafts", "\\Drafts"),
+    ("Junk", "\\Junk"),
+)
+
+MAILBOX_SELECT = (
+    "SELECT m.id, m.name, m.uidvalidity, m.uidnext, m.special_use, m.highest_modseq, "
+    "s.name IS NOT NULL AS subscribed "
+    "FROM mailboxes m LEFT JOIN subscriptions s ON s.name = m.name"
+)
+MESSAGE_COLUMNS = "id, mailbox_id, uid, modseq, flags, internal_date, size, path"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a connection with the pragmas every connection needs.
+
+    isolation_level=None: no implicit transactions; writers use explicit BEGIN IMMEDIATE/COMMIT.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: the WAL is fsynced at every commit, a returned commit is durable.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        raise KeyError(key)
+    return int(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: int) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def encode_flags(flags: frozenset[str]) -> str:
+    return json.dumps(sorted(flags))
+
+
+def decode_flags(text: str) -> frozenset[str]:
+    return frozenset(json.loads(text))
+
+
+def mailbox_from_row(row: tuple[Any, ...]) -> Mailbox:
+    return Mailbox(
+        id=row[0],
+        name=row[1],
+        uidvalidity=row[2],
+        uidnext=row[3],
+        special_use=row[4],
+        highest_modseq=row[5],
+        subscribed=bool(row[6]),
+    )
+
+
+def message_from_row(row: tuple[Any, ...]) -> Message:
+    return Message(
+        id=row[0],
+        mailbox_id=row[1],
+        uid=row[2],
+        modseq=row[3],
+        flags=decode_flags(row[4]),
+        internal_date=datetime.fromisoformat(row[5]),
+        size=row[6],
+        path=row[7],
+    )
+
+
+# Migrations. Each takes the write connection wrapped by sqlite-utils, inside a transaction.
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.table("mailboxes").create(
+        {
+            "id": int,
+            "name": str,
+            "uidvalidity": int,
+            "uidnext": int,
+            "special_use": str,
+            "highest_modseq": int,
+        },
+        pk="id",
+        not_null={"name", "uidvalidity", "uidnext", "highest_modseq"},
+    )
+    db.table("mailboxes").create_index(["name"], unique=True)
+    db.table("messages").create(
+        {
+            "id": int,
+            "mailbox_id": int,
+            "uid": int,
+            "modseq": int,
+            "flags": str,
+            "internal_date": str,
+            "size": int,
+            "path": str,
+            "expunged": int,
+        },
+        pk="id",
+        foreign_keys=[("mailbox_id", "mailboxes", "id")],
+        not_null={"mailbox_id", "uid", "modseq", "flags", "internal_date", "size", "path"},
+        defaults={"expunged": 0},
+    )
+    # RFC 9051 §2.3.1.1: a UID identifies one message within a mailbox (and its UIDVALIDITY).
+    db.table("messages").create_index(["mailbox_id", "uid"], unique=True)
+    db.table("messages").create_index(["mailbox_id", "modseq"])
+    db.table("subscriptions").create({"name": str}, pk="name")
+    db.table("credentials").create({"id": int, "text": str}, pk="id", not_null={"text"})
+
+    conn = db.conn
+    set_meta(conn, "modseq", 1)
+    uidvalidity = 1
+    for name, special_use in DEFAULT_MAILBOXES:
+        conn.execute(
+            "INSERT INTO mailboxes(name, uidvalidity, uidnext, special_use, highest_modseq) "
+            "VALUES (?, ?, 1, ?, 1)",
+            (name, uidvalidity, special_use),
+        )
+        conn.execute("INSERT INTO subscriptions(name) VALUES (?)", (name,))
+        uidvalidity += 1
+    # RFC 9051 §2.3.1.1: a mailbox re-created under an old name must get a new UIDVALIDITY, so it
+    # comes from a counter of the account, never reused.
+    set_meta(conn, "next_uidvalidity", uidvalidity)
+
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+MIGRATIONS: list[Migration] = [_m1_initial]
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None) -> int:
+    """Apply the migrations not yet applied, each atomically; return the schema version."""
+    if migrations is None:
+        migrations = MIGRATIONS
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    with db.atomic():
+        if not db.table("meta").exists():
+            db.table("meta").create({"key": str, "value": int}, pk="key", not_null={"value"})
+            set_meta(conn, "schema_version", 0)
+    version = get_meta(conn, "schema_version")
+    if version > len(migrations):
+        raise RuntimeError(
+            f"database schema version {version} is newer than this mox ({len(migrations)})"
+        )
+    while version < len(migrations):
+        with db.atomic():
+            # Re-read inside the write transaction: another process may have migrated meanwhile.
+            version = get_meta(conn, "schema_version")
+            if version >= len(migrations):
+                break
+            migrations[version](db)
+            version += 1
+            set_meta(conn, "schema_version", version)
+    return version
