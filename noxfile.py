@@ -1,4 +1,4 @@
-"""Developer and CI sessions: `nox -s lint typecheck schema tests` is what CI runs (via ./run test)."""
+"""Developer and CI sessions; CI runs `nox -s lint typecheck schema tests` (via ./run test)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def install(session: nox.Session, *groups: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite, integration tests included (Debian parts via scripts/system_deps.py)."""
+    """The whole test suite, integration tests included (Debian parts: scripts/system_deps.py)."""
     session.run("python", "scripts/system_deps.py", "--install", external=True)
     install(session, "test")
     session.run("pytest", *session.posargs)
@@ -43,7 +43,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def schema(session: nox.Session) -> None:
-    """Fail when schemas/mox.schema.json differs from `mox config schema` (regenerate with --fix)."""
+    """Fail when schemas/mox.schema.json differs from `mox config schema` (fix: -- --fix)."""
     install(session)
     out = session.run("mox", "config", "schema", silent=True)
     assert isinstance(out, str)

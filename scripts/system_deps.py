@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The Debian packages the test suite needs: the one list, checked and installed here.
 
-`--install` runs `apt-get update` once and `apt-get install -y` for what is missing, when run as root
-(CI runs as root). Without root, it prints the command to run and exits 1 under CI (CI=true), or
+`--install` runs `apt-get update` once and `apt-get install -y` for what is missing, as root
+(CI runs as root). Without root, it prints the command to run and exits 1 under CI (CI=true),
+or
 warns and goes on elsewhere, so tests that need a missing part fail with a clear message.
 `--check` only reports.
 """

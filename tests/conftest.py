@@ -45,7 +45,7 @@ def mox_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def write_config(tmp_path: Path) -> Callable[[str], Path]:
+def write_config(tmp_path: Path) -> Callable[..., Path]:
     def write(text: str, name: str = "mox.toml") -> Path:
         path = tmp_path / name
         path.write_text(text)

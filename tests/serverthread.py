@@ -22,7 +22,7 @@ PASSWORD = "test-password-1"
 
 
 class ServerThread:
-    """Start with `start()`, use `call(coro)` to run code on the server's loop, `stop()` at the end."""
+    """`start()`, then `call(coro)` runs code on the server's loop; `stop()` at the end."""
 
     def __init__(self, loaded: LoadedConfig, *, localserve: bool = False) -> None:
         self.loaded = loaded
@@ -81,8 +81,8 @@ def full_config(directory: Path, ca: trustme.CA) -> tuple[Path, dict[str, int]]:
     cert_file, key_file = tls_files(directory, ca)
     ports = {k: free_port() for k in ("smtp", "submission", "submissions", "imap", "imaps")}
     data = minimal_config()
-    data["domains"]["other.test"] = {}  # type: ignore[index]
-    data["accounts"]["bob"] = {  # type: ignore[index]
+    data["domains"]["other.test"] = {}
+    data["accounts"]["bob"] = {
         "domain": "other.test",
         "destinations": {"bob@other.test": {"mailbox": "Lists/Bob"}},
     }

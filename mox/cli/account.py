@@ -125,7 +125,9 @@ def passwd(
     password_stdin: PasswordStdin = False,
     print_only: Annotated[
         bool,
-        typer.Option("--print", help="Print the derived secrets for a password_file; store nothing."),
+        typer.Option(
+            "--print", help="Print the derived secrets for a password_file; store nothing."
+        ),
     ] = False,
 ) -> None:
     """Set an account's password; only a slow hash and SCRAM/CRAM-MD5 secrets are stored."""

@@ -1,4 +1,4 @@
-"""Helpers shared by the command modules: the --config option and config loading with clean errors."""
+"""Shared by the command modules: the --config option, config loading with clean errors."""
 
 from __future__ import annotations
 

@@ -11,15 +11,17 @@ from mox.cli.common import load_or_exit
 from mox.config.describe import describe as describe_text
 from mox.config.schema import schema_json
 
-app = typer.Typer(help="Check the config file, print its JSON Schema or an annotated example.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Check the config file, print its JSON Schema or an annotated example.",
+    no_args_is_help=True,
+)
 
 
 @app.command("check")
 def check(
     file: Annotated[Path, typer.Argument(help="Config file to check.")],
 ) -> None:
-    """Validate a config file. Exit 0 when good; else print `FILE: key.path: message` lines, exit 1."""
+    """Validate a config file: exit 0, or print `FILE: key.path: message` lines and exit 1."""
     loaded = load_or_exit(file)
     cfg = loaded.config
     typer.echo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,13 +14,18 @@ from mox.server.localserve import (
     LOCALSERVE_PASSWORD,
     LOCALSERVE_PORTS,
     default_dir,
-    init_localserve,
+    ensure_account,
+    prepare_dir,
 )
-from mox.server.run import RunningServer, run_until_signal
+
+if TYPE_CHECKING:
+    from mox.server.run import RunningServer
 
 
 def serve(config: ConfigOption = Path("mox.toml")) -> None:
     """Run the mail server from a config file until SIGTERM or SIGINT."""
+    from mox.server.run import run_until_signal  # the servers load only when serving
+
     loaded = load_or_exit(config)
     setup_logging(loaded.config.log_level, "logfmt")
     try:
@@ -32,7 +37,9 @@ def serve(config: ConfigOption = Path("mox.toml")) -> None:
 def localserve(
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Directory for config and data; default ~/.config/mox-localserve."),
+        typer.Option(
+            "--dir", help="Directory for config and data; default ~/.config/mox-localserve."
+        ),
     ] = None,
     ip: Annotated[
         str, typer.Option("--ip", help="IP to listen on, when the directory is first created.")
@@ -41,10 +48,13 @@ def localserve(
         bool, typer.Option("--initonly", help="Only write the config and account, then exit.")
     ] = False,
 ) -> None:
-    """Run a local mail server for testing: accepts all mail into mox@localhost (password moxmoxmox)."""
+    """Run a local mail server for testing: all mail goes to mox@localhost (password moxmoxmox)."""
+    from mox.server.run import run_until_signal  # the servers load only when serving
+
     setup_logging("info", "console")
     directory = directory or default_dir()
-    loaded = asyncio.run(init_localserve(directory, ip))
+    loaded = prepare_dir(directory, ip)
+    asyncio.run(ensure_account(loaded))
     if initonly:
         typer.echo(f"localserve directory ready: {directory}")
         return

@@ -29,8 +29,11 @@ EXAMPLE: dict[str, Any] = {
     "postmaster": "alice",
     "listeners": {
         "public": {
-            "ips": ["0.0.0.0", "::"],
-            "tls": {"cert_file": "tls/mail.example.com.crt", "key_file": "tls/mail.example.com.key"},
+            "ips": ["0.0.0.0", "::"],  # noqa: S104 (an example for a public listener)
+            "tls": {
+                "cert_file": "tls/mail.example.com.crt",
+                "key_file": "tls/mail.example.com.key",
+            },
             "smtp": {"enabled": True},
             "submissions": {"enabled": True},
             "imaps": {"enabled": True},
@@ -86,7 +89,8 @@ def _dict_model_of(annotation: Any) -> type[BaseModel] | None:
 def _value_text(value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
-    return tomlkit.item(value).as_string()
+    text: str = tomlkit.item(value).as_string()
+    return text
 
 
 def _default_text(info: FieldInfo) -> str:
@@ -136,7 +140,8 @@ def _emit(
             _emit(lines, sub, sub_data, [*path, _key(name)])
             continue
         item_model = _dict_model_of(info.annotation)
-        assert item_model is not None
+        if item_model is None:
+            raise TypeError(f"{name}: not a model or dict of models")
         entries = (data or {}).get(name) or {"<name>": None}
         for key, entry in entries.items():
             _comment(lines, info.description, "")

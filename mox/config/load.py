@@ -1,8 +1,8 @@
-"""Reading and checking a config file: TOML (or JSON), pydantic validation, cross-field rules.
+"""Reading and checking a config file: TOML or JSON, pydantic validation, cross-field rules.
 
 Every problem is reported as one line `FILE: key.path: message`, all problems at once, so an admin
-fixes a file in one go. `mox config check`, `mox serve`, the Nix build and the Ansible `validate:` step
-all go through `load_config`.
+fixes a file in one go. `mox config check`, `mox serve`, the Nix build and the Ansible
+`validate:` step all go through `load_config`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from mox.config.model import Config, Destination, Listener, normalize_domain
 
 __all__ = ["ConfigError", "LoadedConfig", "load_config", "parse_config"]
 
-# Standard ports of each service; RFC 5321 §4.5.4.2 (25), RFC 6409 §3.1 (587), RFC 8314 §3.3 (465, 993),
-# RFC 9051 (143).
+# Standard ports of each service: RFC 5321 §4.5.4.2 (25), RFC 6409 §3.1 (587),
+# RFC 8314 §3.3 (465, 993), RFC 9051 (143).
 DEFAULT_PORTS = {
     "smtp": 25,
     "submission": 587,
@@ -62,7 +62,7 @@ def _pydantic_problems(name: str, exc: ValidationError) -> list[str]:
             msg = "unknown key (not part of the config format; see `mox config describe`)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error",):
+        elif err["type"] != "value_error":
             shown = repr(err["input"])
             if len(shown) > 60:
                 shown = shown[:57] + "..."
@@ -198,7 +198,9 @@ def _cross_checks(cfg: Config, name: str, base: Path) -> tuple[list[str], dict[s
         where = f"accounts.{aname}"
         try:
             if normalize_domain(acc.domain) not in cfg.domains:
-                problems.append(f"{name}: {where}.domain: domain {acc.domain!r} is not in `domains`")
+                problems.append(
+                    f"{name}: {where}.domain: domain {acc.domain!r} is not in `domains`"
+                )
         except ValueError as exc:
             problems.append(f"{name}: {where}.domain: {exc}")
         need_file(f"{where}.password_file", acc.password_file)
@@ -218,9 +220,9 @@ def _cross_checks(cfg: Config, name: str, base: Path) -> tuple[list[str], dict[s
             addresses[key] = AddressTarget(aname, dest, key)
     for dname, dom in cfg.domains.items():
         where = f"domains.{json.dumps(dname)}"
-        for sel in dom.dkim.sign:
-            if sel not in dom.dkim.selectors:
-                problems.append(f"{name}: {where}.dkim.sign: selector {sel!r} is not in selectors")
+        for sign in dom.dkim.sign:
+            if sign not in dom.dkim.selectors:
+                problems.append(f"{name}: {where}.dkim.sign: selector {sign!r} is not in selectors")
         for sel_name, sel in dom.dkim.selectors.items():
             need_file(f"{where}.dkim.selectors.{sel_name}.private_key_file", sel.private_key_file)
         for report in ("dmarc", "tlsrpt"):
@@ -277,7 +279,9 @@ def read_config_data(path: Path) -> dict[str, Any]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError([f"{name}: line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
+            raise ConfigError(
+                [f"{name}: line {exc.lineno} column {exc.colno}: {exc.msg}"]
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError([f"{name}: (top): expected a JSON object"])
         return data

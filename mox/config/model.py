@@ -1,8 +1,9 @@
 """The declarative configuration: one pydantic model for a whole installation.
 
-Every field is described; the JSON Schema in `schemas/mox.schema.json` is generated from these models
-(`mox config schema`) and documents the file format. Unknown keys are refused (`extra="forbid"`), so a
-typo never silently falls back to a default. Secrets and keys are files beside the config (`*_file`),
+Every field is described; the JSON Schema in `schemas/mox.schema.json` is generated from these
+models (`mox config schema`) and documents the file format. Unknown keys are refused
+(`extra="forbid"`), so a typo never silently falls back to a default. Secrets and keys are files
+beside the config (`*_file`),
 never inside it. Paths are relative to the directory of the config file.
 
 Cross-field rules (an account's domain exists, an address belongs to one account only, ...) are
@@ -38,7 +39,7 @@ __all__ = [
     "Tls",
 ]
 
-# RFC 1035 §2.3.1 host names, lower case after IDNA (RFC 5891); we also allow a trailing-dot-free form only.
+# RFC 1035 §2.3.1 host names, lower case, after IDNA (RFC 5891); no trailing dot.
 _HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
@@ -59,7 +60,9 @@ def normalize_domain(value: str) -> str:
     except UnicodeError as exc:
         raise ValueError(f"not a valid international domain name: {exc}") from None
     if not _HOSTNAME_RE.match(ascii_name):
-        raise ValueError("expected a domain name like mail.example.com (letters, digits, '-' and '.')")
+        raise ValueError(
+            "expected a domain name like mail.example.com (letters, digits, '-' and '.')"
+        )
     return ascii_name
 
 
@@ -134,7 +137,7 @@ class Listener(_Model):
     """A set of IP addresses and the services offered on them."""
 
     ips: list[IPAddress] = Field(
-        min_length=1, description="IP addresses to listen on, e.g. [\"0.0.0.0\", \"::\"]."
+        min_length=1, description='IP addresses to listen on, e.g. ["0.0.0.0", "::"].'
     )
     hostname: str | None = Field(
         default=None,
@@ -170,7 +173,7 @@ class Listener(_Model):
     )
     https: ServiceToggle = Field(
         default_factory=ServiceToggle,
-        description="HTTPS: webmail, account and admin pages, MTA-STS, autoconfig (443 by default).",
+        description="HTTPS: webmail, account and admin pages, MTA-STS, autoconfig (443 default).",
     )
 
     @field_validator("hostname")
@@ -186,13 +189,25 @@ class DkimSelector(_Model):
     hash: Literal["sha256"] = Field(default="sha256", description="Hash algorithm (RFC 8301).")
     headers: list[str] = Field(
         default_factory=lambda: [
-            "From", "To", "Cc", "Subject", "Date", "Message-Id", "Reply-To", "In-Reply-To",
-            "References", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+            "From",
+            "To",
+            "Cc",
+            "Subject",
+            "Date",
+            "Message-Id",
+            "Reply-To",
+            "In-Reply-To",
+            "References",
+            "MIME-Version",
+            "Content-Type",
+            "Content-Transfer-Encoding",
         ],
         description="Header fields to sign; must include From (RFC 6376 §5.4).",
     )
-    canonicalization: Literal["relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"] = (
-        Field(default="relaxed/relaxed", description="Header/body canonicalization (RFC 6376 §3.4).")
+    canonicalization: Literal[
+        "relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"
+    ] = Field(
+        default="relaxed/relaxed", description="Header/body canonicalization (RFC 6376 §3.4)."
     )
 
     @field_validator("headers")

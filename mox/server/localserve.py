@@ -18,10 +18,16 @@ from mox.config.load import LoadedConfig, load_config
 from mox.store import Store
 from mox.tls import make_self_signed
 
-__all__ = ["LOCALSERVE_PASSWORD", "LOCALSERVE_PORTS", "default_dir", "init_localserve"]
+__all__ = [
+    "LOCALSERVE_PASSWORD",
+    "LOCALSERVE_PORTS",
+    "default_dir",
+    "ensure_account",
+    "prepare_dir",
+]
 
 LOCALSERVE_USER = "mox@localhost"
-LOCALSERVE_PASSWORD = "moxmoxmox"  # as mox; a local test server, documented in the README
+LOCALSERVE_PASSWORD = "moxmoxmox"  # noqa: S105 (as mox: a documented local test password)
 LOCALSERVE_PORTS = {
     "smtp": 1025,
     "submission": 1587,
@@ -50,7 +56,9 @@ def localserve_config(ip: str) -> dict[str, Any]:
                 "tls": {"cert_file": "localhost.crt", "key_file": "localhost.key"},
                 "smtp": {"enabled": True, "port": ports["smtp"]},
                 "submission": {
-                    "enabled": True, "port": ports["submission"], "require_starttls": False,
+                    "enabled": True,
+                    "port": ports["submission"],
+                    "require_starttls": False,
                 },
                 "submissions": {"enabled": True, "port": ports["submissions"]},
                 "imap": {"enabled": True, "port": ports["imap"], "require_starttls": False},
@@ -68,8 +76,8 @@ def localserve_config(ip: str) -> dict[str, Any]:
     }
 
 
-async def init_localserve(directory: Path, ip: str = "127.0.0.1") -> LoadedConfig:
-    """Create the localserve directory on first run (config, certificate, account); load it."""
+def prepare_dir(directory: Path, ip: str = "127.0.0.1") -> LoadedConfig:
+    """Create the localserve directory on first run (config, certificate); load the config."""
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "mox.toml"
     if not (directory / "localhost.key").exists():
@@ -82,7 +90,11 @@ async def init_localserve(directory: Path, ip: str = "127.0.0.1") -> LoadedConfi
         tmp = config_path.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(config_path)
-    loaded = load_config(config_path)
+    return load_config(config_path)
+
+
+async def ensure_account(loaded: LoadedConfig) -> None:
+    """Give the account `mox` its password on first run."""
     store = Store(loaded.data_dir)
     try:
         account = store.account("mox")
@@ -90,4 +102,3 @@ async def init_localserve(directory: Path, ip: str = "127.0.0.1") -> LoadedConfi
             await account.set_credentials(derive_credentials(LOCALSERVE_PASSWORD))
     finally:
         await store.aclose()
-    return loaded

@@ -56,7 +56,9 @@ def _tls_context(loaded: LoadedConfig, listener: Listener) -> ssl.SSLContext | N
     tls = listener.tls
     if tls is None or tls.cert_file is None or tls.key_file is None:
         return None
-    return server_context(loaded.resolve(tls.cert_file), loaded.resolve(tls.key_file), tls.min_version)
+    return server_context(
+        loaded.resolve(tls.cert_file), loaded.resolve(tls.key_file), tls.min_version
+    )
 
 
 async def start_all(loaded: LoadedConfig, *, localserve: bool = False) -> RunningServer:
@@ -77,35 +79,50 @@ async def start_all(loaded: LoadedConfig, *, localserve: bool = False) -> Runnin
                     port = svc.port or DEFAULT_PORTS[kind]
                     starttls = kind != "smtp" or listener.smtp.starttls
                     srv = await start_smtp_server(
-                        host=ip, port=port, kind=kind, config=loaded, store=store,
-                        authenticator=authenticator, hostname=hostname,
+                        host=ip,
+                        port=port,
+                        kind=kind,
+                        config=loaded,
+                        store=store,
+                        authenticator=authenticator,
+                        hostname=hostname,
                         ssl_context=ctx if starttls else None,
                         require_starttls=bool(getattr(svc, "require_starttls", False))
                         and ctx is not None,
-                        max_message_size=listener.max_message_size, localserve=localserve,
+                        max_message_size=listener.max_message_size,
+                        localserve=localserve,
                     )
                     running.add(f"{lname}.{kind}", srv, ip, port)
-                for kind in ("imap", "imaps"):
-                    svc = getattr(listener, kind)
+                for imap_kind in ("imap", "imaps"):
+                    svc = getattr(listener, imap_kind)
                     if not svc.enabled:
                         continue
-                    port = svc.port or DEFAULT_PORTS[kind]
+                    port = svc.port or DEFAULT_PORTS[imap_kind]
                     srv = await start_imap_server(
-                        host=ip, port=port, store=store, authenticator=authenticator,
-                        hostname=hostname, ssl_context=ctx, implicit_tls=kind == "imaps",
+                        host=ip,
+                        port=port,
+                        store=store,
+                        authenticator=authenticator,
+                        hostname=hostname,
+                        ssl_context=ctx,
+                        implicit_tls=imap_kind == "imaps",
                         require_starttls=bool(getattr(svc, "require_starttls", False))
                         and ctx is not None,
                         max_literal=cfg.limits.imap_max_literal,
                     )
-                    running.add(f"{lname}.{kind}", srv, ip, port)
+                    running.add(f"{lname}.{imap_kind}", srv, ip, port)
     except BaseException:
         await running.close()
         raise
     return running
 
 
-async def run_until_signal(loaded: LoadedConfig, *, localserve: bool = False,
-                           on_ready: Callable[[RunningServer], None] | None = None) -> None:
+async def run_until_signal(
+    loaded: LoadedConfig,
+    *,
+    localserve: bool = False,
+    on_ready: Callable[[RunningServer], None] | None = None,
+) -> None:
     """Run all services until SIGTERM or SIGINT, then shut down cleanly."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

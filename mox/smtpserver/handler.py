@@ -25,7 +25,7 @@ from typing import Any, Literal
 from mox.config.load import LoadedConfig
 from mox.store import MailboxExists, Store
 
-__all__ = ["Handler", "SmtpReply", "SmtpKind"]
+__all__ = ["Handler", "SmtpKind", "SmtpReply"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,12 @@ class Handler:
     """aiosmtpd handler: calls the policy phases and delivers into the store."""
 
     def __init__(
-        self, *, kind: SmtpKind, config: LoadedConfig, store: Store, hostname: str,
+        self,
+        *,
+        kind: SmtpKind,
+        config: LoadedConfig,
+        store: Store,
+        hostname: str,
         localserve: bool = False,
     ) -> None:
         self.kind = kind
@@ -172,10 +177,8 @@ class Handler:
             with_ += "A"
         peer = session.peer[0] if session.peer else "unknown"
         helo = session.host_name or "unknown"
-        if self.kind == "smtp":
-            source = f"{helo} ({peer})"
-        else:
-            source = self.hostname  # hide the submitting client's address, as mox
+        # Submission hides the client's address, as mox.
+        source = f"{helo} ({peer})" if self.kind == "smtp" else self.hostname
         date = email.utils.formatdate(localtime=False, usegmt=False)
         return (
             f"Received: from {source} by {self.hostname} (mox) with {with_} id {ident}\r\n"
@@ -201,8 +204,13 @@ class Handler:
             log.info(
                 "delivered",
                 extra={
-                    "id": ident, "account": rcpt.account, "mailbox": mailbox, "uid": stored.uid,
-                    "size": len(msg), "mailfrom": mail_from, "rcpt": rcpt.address,
+                    "id": ident,
+                    "account": rcpt.account,
+                    "mailbox": mailbox,
+                    "uid": stored.uid,
+                    "size": len(msg),
+                    "mailfrom": mail_from,
+                    "rcpt": rcpt.address,
                 },
             )
         return ident

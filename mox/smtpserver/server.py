@@ -1,4 +1,4 @@
-"""SMTP listeners on aiosmtpd: port 25 (delivery), 587 (submission, STARTTLS) and 465 (implicit TLS).
+"""SMTP listeners on aiosmtpd: 25 (delivery), 587 (submission, STARTTLS), 465 (implicit TLS).
 
 RFC 5321, RFC 3207 (STARTTLS), RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 8314 (implicit TLS).
 
@@ -39,7 +39,7 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-class MoxSMTP(SMTP):  # type: ignore[misc]
+class MoxSMTP(SMTP):
     """aiosmtpd's SMTP with our AUTH mechanisms and a quieter identity."""
 
     AuthLoginUsernameChallenge = "Username:"  # draft-murchison-sasl-login

@@ -26,7 +26,7 @@ def server_context(cert_file: Path, key_file: Path, min_version: str = "TLSv1.2"
 
 
 def make_self_signed(cert_file: Path, key_file: Path, hostname: str = "localhost") -> None:
-    """Write an ECDSA P-256 key (PKCS#8) and a self-signed certificate valid for 4 years (as mox)."""
+    """Write an ECDSA P-256 key (PKCS#8) and a self-signed certificate for 4 years (as mox)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])

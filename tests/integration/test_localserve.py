@@ -1,0 +1,179 @@
+"""The README's promise: `mox localserve` on its fixed ports, used with real clients.
+
+Runs the real command as a subprocess (ports 1025/1587/1465/1143/1993 on 127.0.0.1, so this is the
+one place those fixed ports are used), sends with smtplib over submission with AUTH, and reads the
+exact message back with imaplib (plain and TLS) and imapclient.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from tests.conftest import MOX
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+USER, PASSWORD = "mox@localhost", "moxmoxmox"
+PORTS = {"smtp": 1025, "submission": 1587, "submissions": 1465, "imap": 1143, "imaps": 1993}
+
+MESSAGE = (
+    b"From: mox <mox@localhost>\r\n"
+    b"To: Someone <someone@example.org>\r\n"
+    b"Subject: localserve test \xc3\xa9\r\n"
+    b"Message-Id: <localserve-1@localhost>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"\r\n"
+    b"caf\xc3\xa9\r\n"
+    b"..dot-stuffed line\r\n"
+    b"last line\r\n"
+)
+
+
+def wait_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"localserve exited with {proc.returncode}:\n{out}\n{err}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"port {port} not listening after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def localserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    directory = tmp_path_factory.mktemp("localserve")
+    for port in PORTS.values():
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                pytest.fail(f"port {port} is already in use; localserve needs it")
+    proc = subprocess.Popen(
+        [*MOX, "localserve", "--dir", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for port in PORTS.values():
+            wait_port(port, proc)
+        yield directory, "started"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"localserve did not stop on SIGTERM:\n{err}")
+    assert proc.returncode == 0, err
+    assert "moxmoxmox" in out
+    assert "imaps://mox%40localhost:moxmoxmox@127.0.0.1:1993" in out
+    assert "shutting down" in err
+
+
+def tls_context(directory: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(directory / "localhost.crt"))
+
+
+def fetch_all_rfc822(imap: imaplib.IMAP4) -> list[bytes]:
+    assert imap.login(USER, PASSWORD)[0] == "OK"
+    assert imap.select("INBOX")[0] == "OK"
+    typ, nums = imap.search(None, "ALL")
+    assert typ == "OK"
+    out = []
+    for num in nums[0].split():
+        fetch_typ, parts = imap.fetch(num, "(RFC822)")
+        assert fetch_typ == "OK"
+        first = parts[0]
+        assert isinstance(first, tuple)
+        out.append(first[1])
+    return out
+
+
+def test_submit_then_read_back_byte_for_byte(localserve: tuple[Path, str]) -> None:
+    directory, _ = localserve
+    with smtplib.SMTP("127.0.0.1", PORTS["submission"], timeout=10) as smtp:
+        smtp.login(USER, PASSWORD)
+        refused = smtp.sendmail(USER, ["someone@example.org", "any-address@localhost"], MESSAGE)
+        assert refused == {}
+
+    with imaplib.IMAP4("127.0.0.1", PORTS["imap"], timeout=10) as imap:
+        plain = fetch_all_rfc822(imap)
+    # One copy per recipient, each our Received header + the message exactly as sent.
+    assert len(plain) == 2
+    for got, rcpt in zip(plain, ["someone@example.org", "any-address@localhost"], strict=True):
+        assert got.startswith(b"Received: from localhost by localhost (mox) with ESMTPA id ")
+        head, _, body = got.partition(f"\r\n\tfor <{rcpt}>; ".encode())
+        assert head
+        assert body.split(b"\r\n", 1)[1] == MESSAGE
+        assert b"\r\n..dot-stuffed line\r\n" not in got  # smtplib's dot-stuffing was undone
+        assert b"\r\n.dot-stuffed line\r\n" in got
+
+    with imaplib.IMAP4_SSL(
+        "127.0.0.1", PORTS["imaps"], ssl_context=tls_context(directory), timeout=10
+    ) as imaps:
+        assert fetch_all_rfc822(imaps) == plain
+
+    with IMAPClient(
+        "127.0.0.1", port=PORTS["imaps"], ssl=True, ssl_context=tls_context(directory), timeout=10
+    ) as client:
+        client.login(USER, PASSWORD)
+        info = client.select_folder("INBOX")
+        assert info[b"EXISTS"] == 2
+        uids = client.search(["SUBJECT", "localserve"])
+        assert len(uids) == 2
+        fetched = client.fetch(uids, ["RFC822", "FLAGS", "RFC822.SIZE"])
+        assert sorted(f[b"RFC822"] for f in fetched.values()) == sorted(plain)
+        assert all(f[b"RFC822.SIZE"] == len(f[b"RFC822"]) for f in fetched.values())
+        assert all(b"\\Seen" in f[b"FLAGS"] for f in fetched.values())  # non-PEEK fetch sets it
+
+
+def test_smtps_and_port_1025_delivery(localserve: tuple[Path, str]) -> None:
+    directory, _ = localserve
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", PORTS["submissions"], context=tls_context(directory), timeout=10
+    ) as smtp:
+        smtp.login(USER, PASSWORD)
+        smtp.sendmail(USER, ["tls@example.org"], MESSAGE.replace(b"localserve-1", b"tls-2"))
+    with smtplib.SMTP("127.0.0.1", PORTS["smtp"], timeout=10) as smtp:
+        smtp.sendmail(
+            "x@example.org", ["whoever@localhost"], MESSAGE.replace(b"localserve-1", b"delivery-3")
+        )
+    with IMAPClient("127.0.0.1", port=PORTS["imap"], ssl=False, timeout=10) as client:
+        client.login(USER, PASSWORD)
+        client.select_folder("INBOX", readonly=True)
+        ids = {
+            f[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip()
+            for f in client.fetch("1:*", ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).values()
+        }
+        assert b"Message-Id: <tls-2@localhost>" in ids
+        assert b"Message-Id: <delivery-3@localhost>" in ids
+
+
+def test_wrong_password_refused(localserve: tuple[Path, str]) -> None:
+    with (
+        smtplib.SMTP("127.0.0.1", PORTS["submission"], timeout=10) as smtp,
+        pytest.raises(smtplib.SMTPAuthenticationError),
+    ):
+        smtp.login(USER, "not-the-password")
+    with (
+        imaplib.IMAP4("127.0.0.1", PORTS["imap"], timeout=10) as imap,
+        pytest.raises(imaplib.IMAP4.error),
+    ):
+        imap.login(USER, "not-the-password")
