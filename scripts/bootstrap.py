@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 import venv
 from pathlib import Path
@@ -34,12 +35,14 @@ def ensure_pip() -> None:
     if subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode == 0:
         return
     log("the venv has no pip (no ensurepip here); fetching pip from PyPI")
-    with urllib.request.urlopen("https://pypi.org/pypi/pip/json", timeout=60) as resp:
+    index = os.environ.get("MOX_PYPI_JSON", "https://pypi.org/pypi/pip/json")
+    with urllib.request.urlopen(index, timeout=60) as resp:  # noqa: S310 (https or a mirror)
         info = json.load(resp)
     wheel = next(u for u in info["urls"] if u["packagetype"] == "bdist_wheel")
+    url = urllib.parse.urljoin(index, wheel["url"])  # mirrors may answer with relative URLs
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / wheel["filename"]
-        with urllib.request.urlopen(wheel["url"], timeout=120) as resp:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=120) as resp:  # noqa: S310
             data = resp.read()
         if hashlib.sha256(data).hexdigest() != wheel["digests"]["sha256"]:
             sys.exit("bootstrap: pip wheel checksum mismatch")
