@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mox.auth.password import Credentials
+
 __all__ = ["Authenticator"]
 
 
@@ -16,4 +18,15 @@ class Authenticator(Protocol):
         self, username: str, password: str, *, remote_ip: str, protocol: str
     ) -> str | None:
         """The account name, or None on bad credentials (after a short delay)."""
+        ...
+
+    def credentials(self, username: str) -> Credentials | None:
+        """Stored secrets for a login name, for mechanisms that check proofs (SCRAM, CRAM-MD5)."""
+        ...
+
+    async def conclude(
+        self, username: str, ok: bool, *, remote_ip: str, protocol: str
+    ) -> str | None:
+        """Account name after a mechanism verified a proof; applies the same failure
+        accounting, delay and throttling as `login`. None when refused."""
         ...

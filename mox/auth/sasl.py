@@ -22,6 +22,7 @@ __all__ = [
     "SaslDone",
     "SaslError",
     "SaslServer",
+    "SaslVerified",
 ]
 
 
@@ -41,6 +42,14 @@ class SaslDone:
 
     def __repr__(self) -> str:
         return f"SaslDone(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class SaslVerified:
+    """The mechanism itself checked the client's proof (CRAM-MD5, SCRAM): no password to verify."""
+
+    username: str
+    ok: bool
 
 
 SaslResult = SaslChallenge | SaslDone

@@ -40,8 +40,10 @@ class ConfigAuthenticator:
             q.popleft()
         return len(q)
 
-    def credentials(self, account: str) -> Credentials | None:
+    def account_credentials(self, account: str) -> Credentials | None:
         acc_cfg = self.config.config.accounts[account]
+        if acc_cfg.login_disabled:
+            return None
         if acc_cfg.password_file is not None:
             path = self.config.resolve(acc_cfg.password_file)
             try:
@@ -50,6 +52,10 @@ class ConfigAuthenticator:
                 log.error("cannot read password file", extra={"account": account, "err": str(exc)})
                 return None
         return self.store.account(account).get_credentials()
+
+    def credentials(self, username: str) -> Credentials | None:
+        account = self.account_for(username)
+        return None if account is None else self.account_credentials(account)
 
     def account_for(self, username: str) -> str | None:
         username = unicodedata.normalize("NFC", username)  # usernames are NFC (as mox)
@@ -61,31 +67,37 @@ class ConfigAuthenticator:
         )
         return target.account if target else None
 
-    async def login(
-        self, username: str, password: str, *, remote_ip: str, protocol: str
+    def _throttled(self, keys: list[str], now: float) -> bool:
+        limit = self.config.config.limits.auth_failures_per_minute
+        return any(self._recent_failures(k, now) >= limit for k in keys)
+
+    async def conclude(
+        self, username: str, ok: bool, *, remote_ip: str, protocol: str
     ) -> str | None:
         now = time.monotonic()
-        limit = self.config.config.limits.auth_failures_per_minute
         account = self.account_for(username)
         keys = [f"ip:{remote_ip}"] + ([f"account:{account}"] if account else [])
-        if any(self._recent_failures(k, now) >= limit for k in keys):
+        if self._throttled(keys, now):
             log.info(
                 "login refused, too many failures",
                 extra={"ip": remote_ip, "username": username, "protocol": protocol},
             )
-            await asyncio.sleep(self.failure_delay)
-            return None
-        ok = False
-        if account is not None:
-            acc_cfg = self.config.config.accounts[account]
-            creds = self.credentials(account)
-            if acc_cfg.login_disabled:
-                creds = None
-            if creds is not None:
-                ok = await asyncio.to_thread(verify_password, creds, password)
-        if not ok:
+            ok = False
+        if not ok or account is None:
             for k in keys:
                 self._failures[k].append(now)
             await asyncio.sleep(self.failure_delay)
             return None
         return account
+
+    async def login(
+        self, username: str, password: str, *, remote_ip: str, protocol: str
+    ) -> str | None:
+        keys = [f"ip:{remote_ip}"]
+        account = self.account_for(username)
+        ok = False
+        if account is not None and not self._throttled(keys, time.monotonic()):
+            creds = self.account_credentials(account)
+            if creds is not None:
+                ok = await asyncio.to_thread(verify_password, creds, password)
+        return await self.conclude(username, ok, remote_ip=remote_ip, protocol=protocol)
