@@ -1,8 +1,11 @@
-"""The Authenticator protocol is structural: any object with a matching login() fits."""
+"""The Authenticator protocol is structural: any object with the three methods fits."""
 
 from __future__ import annotations
 
 from mox.auth.login import Authenticator
+from mox.auth.password import Credentials, derive_credentials
+
+CREDS = derive_credentials("pw")
 
 
 class _Fixed:
@@ -11,6 +14,14 @@ class _Fixed:
     ) -> str | None:
         return "mjl" if (username, password) == ("mjl@example.org", "pw") else None
 
+    def credentials(self, username: str) -> Credentials | None:
+        return CREDS if username == "mjl@example.org" else None
+
+    async def conclude(
+        self, username: str, ok: bool, *, remote_ip: str, protocol: str
+    ) -> str | None:
+        return "mjl" if ok and username == "mjl@example.org" else None
+
 
 async def test_protocol_fits() -> None:
     auth: Authenticator = _Fixed()
@@ -18,3 +29,5 @@ async def test_protocol_fits() -> None:
         await auth.login("mjl@example.org", "pw", remote_ip="127.0.0.1", protocol="imap") == "mjl"
     )
     assert await auth.login("mjl@example.org", "x", remote_ip="127.0.0.1", protocol="smtp") is None
+    assert auth.credentials("other@example.org") is None
+    assert await auth.conclude("mjl@example.org", True, remote_ip="::1", protocol="imap") == "mjl"
