@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,9 +24,12 @@ PASSWORD = "test-password-1"
 class ServerThread:
     """`start()`, then `call(coro)` runs code on the server's loop; `stop()` at the end."""
 
-    def __init__(self, loaded: LoadedConfig, *, localserve: bool = False) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, *, localserve: bool = False, unknown_delay: float = 0.2
+    ) -> None:
         self.loaded = loaded
         self.localserve = localserve
+        self.unknown_delay = unknown_delay
         self.loop = asyncio.new_event_loop()
         self.running: RunningServer | None = None
         self._ready = threading.Event()
@@ -37,7 +40,11 @@ class ServerThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.running = self.loop.run_until_complete(
-                start_all(self.loaded, localserve=self.localserve)
+                start_all(
+                    self.loaded,
+                    localserve=self.localserve,
+                    unknown_recipient_delay=self.unknown_delay,
+                )
             )
         except BaseException as exc:
             self._error = exc
@@ -76,8 +83,11 @@ def tls_files(directory: Path, ca: trustme.CA) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def full_config(directory: Path, ca: trustme.CA) -> tuple[Path, dict[str, int]]:
-    """A config with every SMTP and IMAP service on free loopback ports, TLS from a test CA."""
+def full_config(
+    directory: Path, ca: trustme.CA, tweak: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[Path, dict[str, int]]:
+    """A config with every SMTP and IMAP service on free loopback ports, TLS from a test CA;
+    `tweak` may change the config data before it is written."""
     cert_file, key_file = tls_files(directory, ca)
     ports = {k: free_port() for k in ("smtp", "submission", "submissions", "imap", "imaps")}
     data = minimal_config()
@@ -93,14 +103,22 @@ def full_config(directory: Path, ca: trustme.CA) -> tuple[Path, dict[str, int]]:
             **{k: {"enabled": True, "port": p} for k, p in ports.items()},
         }
     }
+    if tweak is not None:
+        tweak(data)
     path = directory / "mox.toml"
     path.write_text(tomlkit.dumps(data))
     return path, ports
 
 
-def start_server(directory: Path, ca: trustme.CA) -> tuple[ServerThread, dict[str, int]]:
-    path, ports = full_config(directory, ca)
-    server = ServerThread(load_config(path)).start()
+def start_server(
+    directory: Path,
+    ca: trustme.CA,
+    tweak: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    localserve: bool = False,
+) -> tuple[ServerThread, dict[str, int]]:
+    path, ports = full_config(directory, ca, tweak)
+    server = ServerThread(load_config(path), localserve=localserve).start()
     assert server.running is not None
     for account in ("alice", "bob"):
         server.call(

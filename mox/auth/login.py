@@ -20,6 +20,10 @@ class Authenticator(Protocol):
         """The account name, or None on bad credentials (after a short delay)."""
         ...
 
+    def throttled(self, remote_ip: str) -> bool:
+        """Whether this IP had too many failed logins recently (then refuse early)."""
+        ...
+
     def credentials(self, username: str) -> Credentials | None:
         """Stored secrets for a login name, for mechanisms that check proofs (SCRAM, CRAM-MD5)."""
         ...

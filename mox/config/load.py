@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mox.config.model import Config, Destination, Listener, normalize_domain
+from mox.config.model import Alias, Config, Destination, Listener, normalize_domain
 
 __all__ = ["ConfigError", "LoadedConfig", "load_config", "parse_config"]
 
@@ -126,6 +126,31 @@ class LoadedConfig:
         if found is None and key_local == "postmaster":  # RFC 5321 §4.5.1
             return AddressTarget(self.config.postmaster, Destination(), f"postmaster@{domain}")
         return found or self.addresses.get(f"@{domain}")
+
+    def lookup_alias(self, address: str) -> tuple[str, Alias] | None:
+        """An alias/list address (exact, or with a `+tag`): its normalised address and settings."""
+        localpart, at, domain_text = address.rpartition("@")
+        if not at:
+            return None
+        try:
+            domain = normalize_domain(domain_text)
+        except ValueError:
+            return None
+        dom = self.config.domains.get(domain)
+        if dom is None:
+            return None
+        key = localpart if dom.localpart_case_sensitive else localpart.lower()
+        aliases = {
+            (k if dom.localpart_case_sensitive else k.lower()): v for k, v in dom.aliases.items()
+        }
+        found = aliases.get(key)
+        if found is None:
+            for sep in dom.localpart_catchall_separators:
+                if sep in key:
+                    key = key.split(sep, 1)[0]
+                    found = aliases.get(key)
+                    break
+        return None if found is None else (f"{key}@{domain}", found)
 
     def account_addresses(self, account: str) -> list[str]:
         return [a for a, t in self.addresses.items() if t.account == account and a[0] != "@"]

@@ -2,43 +2,48 @@
 
 Usernames are email addresses of an account (as mox). Credentials come from the account's
 `password_file` when the config names one, else from the account database. Failed logins are
-delayed, and an IP with too many recent failures is refused before any password is checked.
+delayed and counted per IP class (mox's limits: 10/30/90 a minute and 50/150/450 a day for
+/32,/26,/21 or /64,/48,/32 by default); an IP over its limit is refused before any password is
+checked. There is deliberately no per-account lockout: an attacker must not be able to lock a user
+out by guessing from elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import unicodedata
-from collections import defaultdict, deque
 
 from mox.auth.password import Credentials, verify_password
 from mox.config.load import LoadedConfig
+from mox.ratelimit import RateLimiter
 from mox.store import Store
 
 __all__ = ["ConfigAuthenticator"]
 
 log = logging.getLogger(__name__)
 
-FAILURE_DELAY = 0.5  # seconds added to every failed login
-WINDOW = 60.0
+FAILURE_DELAY = 1.0  # seconds added to every failed login, as mox
 
 
 class ConfigAuthenticator:
     """`mox.auth.login.Authenticator` over a loaded config and a store."""
 
-    def __init__(self, config: LoadedConfig, store: Store, failure_delay: float = FAILURE_DELAY):
+    def __init__(
+        self, config: LoadedConfig, store: Store, failure_delay: float = FAILURE_DELAY
+    ) -> None:
         self.config = config
         self.store = store
         self.failure_delay = failure_delay
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        n = config.config.limits.auth_failures_per_minute
+        self.failures_minute = RateLimiter(60, (n, 3 * n, 9 * n))
+        self.failures_day = RateLimiter(86400, (5 * n, 15 * n, 45 * n))
 
-    def _recent_failures(self, key: str, now: float) -> int:
-        q = self._failures[key]
-        while q and q[0] < now - WINDOW:
-            q.popleft()
-        return len(q)
+    def throttled(self, remote_ip: str) -> bool:
+        """Whether this IP has had too many failed logins recently."""
+        return not (
+            self.failures_minute.can_add(remote_ip) and self.failures_day.can_add(remote_ip)
+        )
 
     def account_credentials(self, account: str) -> Credentials | None:
         acc_cfg = self.config.config.accounts[account]
@@ -67,25 +72,19 @@ class ConfigAuthenticator:
         )
         return target.account if target else None
 
-    def _throttled(self, keys: list[str], now: float) -> bool:
-        limit = self.config.config.limits.auth_failures_per_minute
-        return any(self._recent_failures(k, now) >= limit for k in keys)
-
     async def conclude(
         self, username: str, ok: bool, *, remote_ip: str, protocol: str
     ) -> str | None:
-        now = time.monotonic()
         account = self.account_for(username)
-        keys = [f"ip:{remote_ip}"] + ([f"account:{account}"] if account else [])
-        if self._throttled(keys, now):
+        if self.throttled(remote_ip):
             log.info(
                 "login refused, too many failures",
                 extra={"ip": remote_ip, "username": username, "protocol": protocol},
             )
             ok = False
         if not ok or account is None:
-            for k in keys:
-                self._failures[k].append(now)
+            self.failures_minute.count(remote_ip)
+            self.failures_day.count(remote_ip)
             await asyncio.sleep(self.failure_delay)
             return None
         return account
@@ -93,10 +92,9 @@ class ConfigAuthenticator:
     async def login(
         self, username: str, password: str, *, remote_ip: str, protocol: str
     ) -> str | None:
-        keys = [f"ip:{remote_ip}"]
         account = self.account_for(username)
         ok = False
-        if account is not None and not self._throttled(keys, time.monotonic()):
+        if account is not None and not self.throttled(remote_ip):
             creds = self.account_credentials(account)
             if creds is not None:
                 ok = await asyncio.to_thread(verify_password, creds, password)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from mox.config.load import DEFAULT_PORTS, LoadedConfig
 from mox.config.model import Listener
 from mox.imapserver import start_imap_server
+from mox.ratelimit import ConnectionLimiter
 from mox.server.authenticator import ConfigAuthenticator
-from mox.smtpserver.handler import SmtpKind
 from mox.smtpserver.server import start_smtp_server
+from mox.smtpserver.state import SmtpKind
 from mox.store import Store
 from mox.tls import server_context
 
@@ -61,12 +62,18 @@ def _tls_context(loaded: LoadedConfig, listener: Listener) -> ssl.SSLContext | N
     )
 
 
-async def start_all(loaded: LoadedConfig, *, localserve: bool = False) -> RunningServer:
-    """Open the store and start all enabled services; raises OSError if a port is taken."""
+async def start_all(
+    loaded: LoadedConfig, *, localserve: bool = False, unknown_recipient_delay: float = 5.0
+) -> RunningServer:
+    """Open the store and start all enabled services; raises OSError if a port is taken.
+
+    `unknown_recipient_delay` is how long a refusal of unknown recipients waits (as mox, 5 s;
+    tests shorten it)."""
     cfg = loaded.config
     store = Store(loaded.data_dir)
     running = RunningServer(store)
     authenticator = ConfigAuthenticator(loaded, store)
+    limiter = ConnectionLimiter()  # shared by all SMTP listeners, per IP class
     try:
         for lname, listener in cfg.listeners.items():
             ctx = _tls_context(loaded, listener)
@@ -90,7 +97,9 @@ async def start_all(loaded: LoadedConfig, *, localserve: bool = False) -> Runnin
                         require_starttls=bool(getattr(svc, "require_starttls", False))
                         and ctx is not None,
                         max_message_size=listener.max_message_size,
+                        limiter=limiter,
                         localserve=localserve,
+                        unknown_recipient_delay=unknown_recipient_delay,
                     )
                     running.add(f"{lname}.{kind}", srv, ip, port)
                 for imap_kind in ("imap", "imaps"):

@@ -13,9 +13,10 @@ Mailbox and message semantics: RFC 9051 (IMAP4rev2) §2.3.1.1, §6.3, §6.4; RFC
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,6 +168,37 @@ class Account:
         rows = self._rconn.execute("SELECT name FROM subscriptions ORDER BY name").fetchall()
         return [r[0] for r in rows]
 
+    def message_meta(self, msg: Message) -> dict[str, Any]:
+        """The delivery metadata stored with a message ({} when none)."""
+        row = self._rconn.execute("SELECT meta FROM messages WHERE id = ?", (msg.id,)).fetchone()
+        if row is None or row[0] is None:
+            return {}
+        value = json.loads(row[0])
+        return value if isinstance(value, dict) else {}
+
+    def outgoing_since(self, since: datetime) -> tuple[int, int]:
+        """(messages submitted, first-time recipients) since a moment, for sending limits."""
+        when = _utc(since).isoformat()
+        msgs = self._rconn.execute(
+            "SELECT count(*) FROM outgoing WHERE submitted >= ?", (when,)
+        ).fetchone()[0]
+        first = self._rconn.execute(
+            "SELECT count(*) FROM recipients_sent WHERE first_sent >= ?", (when,)
+        ).fetchone()[0]
+        return int(msgs), int(first)
+
+    def has_sent_to(self, address: str) -> bool:
+        row = self._rconn.execute(
+            "SELECT 1 FROM recipients_sent WHERE address = ?", (address.lower(),)
+        ).fetchone()
+        return row is not None
+
+    async def record_outgoing(self, recipients: Iterable[str]) -> None:
+        """Count one submitted message and remember its recipients (lower-cased)."""
+        rcpts = sorted({r.lower() for r in recipients})
+        when = datetime.now(UTC).isoformat()
+        await self._submit(lambda c, fx: txn.record_outgoing(c, fx, rcpts, when))
+
     def get_credentials(self) -> Credentials | None:
         from mox.auth.password import Credentials
 
@@ -182,19 +214,25 @@ class Account:
         *,
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Message:
-        """Add a message; durable (file, directory and row) when this returns."""
+        """Add a message; durable (file, directory and row) when this returns.
+
+        `meta` is JSON-able delivery metadata (envelope, DSN parameters, remote IP, TLS), kept
+        with the message for the queue, reputation and the junk filter.
+        """
         self._check_open()
         name = normalize_mailbox_name(mailbox_name)
         nflags = normalize_flags(flags)
         date = _utc(internal_date)
+        meta_text = None if meta is None else json.dumps(meta, sort_keys=True)
         data = bytes(data)
         rel = files.new_message_path()
         path = self.dir / rel
         await asyncio.to_thread(files.write_message, path, data)
 
         def fn(conn: sqlite3.Connection, fx: Effects) -> Message:
-            return txn.deliver(conn, fx, name, rel, len(data), nflags, date)
+            return txn.deliver(conn, fx, name, rel, len(data), nflags, date, meta_text)
 
         return await self._submit(fn, fsync_dir=path.parent, own_file=rel)
 

@@ -177,9 +177,26 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     set_meta(conn, "next_uidvalidity", uidvalidity)
 
 
+def _m2_smtp_meta(db: sqlite_utils.Database) -> None:
+    # Delivery metadata (envelope, remote IP, TLS, DSN parameters) as JSON per message, for the
+    # queue, the junk filter and reputation; and what this account sent, for outgoing limits
+    # (mox's store.Outgoing and store.Recipient).
+    db.table("messages").add_column("meta", str)
+    db.table("outgoing").create(
+        {"id": int, "submitted": str, "recipients": int}, pk="id", not_null={"submitted"}
+    )
+    db.table("outgoing").create_index(["submitted"])
+    db.table("recipients_sent").create(
+        {"address": str, "first_sent": str, "last_sent": str},
+        pk="address",
+        not_null={"first_sent", "last_sent"},
+    )
+    db.table("recipients_sent").create_index(["first_sent"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [_m1_initial]
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_smtp_meta]
 
 
 def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None) -> int:

@@ -167,6 +167,7 @@ def deliver(
     size: int,
     flags: frozenset[str],
     internal_date: datetime,
+    meta: str | None = None,
 ) -> Message:
     mb = _mailbox(conn, mailbox_name)
     if mb is None:
@@ -174,8 +175,24 @@ def deliver(
     modseq = next_modseq(conn)
     uid = _alloc_uids(conn, mb, 1, modseq)
     msg = _add_message(conn, mb, uid, modseq, flags, internal_date, size, path)
+    if meta is not None:
+        conn.execute("UPDATE messages SET meta = ? WHERE id = ?", (meta, msg.id))
     fx.changes.append(MessageAdded(mb.id, uid))
     return msg
+
+
+def record_outgoing(
+    conn: sqlite3.Connection, fx: Effects, recipients: list[str], when: str
+) -> None:
+    conn.execute(
+        "INSERT INTO outgoing(submitted, recipients) VALUES (?, ?)", (when, len(recipients))
+    )
+    for rcpt in recipients:
+        conn.execute(
+            "INSERT INTO recipients_sent(address, first_sent, last_sent) VALUES (?, ?, ?) "
+            "ON CONFLICT(address) DO UPDATE SET last_sent = excluded.last_sent",
+            (rcpt, when, when),
+        )
 
 
 def create_mailbox(

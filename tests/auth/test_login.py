@@ -14,6 +14,9 @@ class _Fixed:
     ) -> str | None:
         return "mjl" if (username, password) == ("mjl@example.org", "pw") else None
 
+    def throttled(self, remote_ip: str) -> bool:
+        return remote_ip == "192.0.2.1"
+
     def credentials(self, username: str) -> Credentials | None:
         return CREDS if username == "mjl@example.org" else None
 
@@ -30,4 +33,5 @@ async def test_protocol_fits() -> None:
     )
     assert await auth.login("mjl@example.org", "x", remote_ip="127.0.0.1", protocol="smtp") is None
     assert auth.credentials("other@example.org") is None
+    assert auth.throttled("192.0.2.1")
     assert await auth.conclude("mjl@example.org", True, remote_ip="::1", protocol="imap") == "mjl"

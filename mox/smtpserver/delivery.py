@@ -1,0 +1,192 @@
+"""After DATA: checks on the message, trace headers, and durable delivery into the accounts.
+
+RFC 5321 §4.4 (Received, Return-Path), RFC 8601 (Authentication-Results, auth=pass for
+submission), RFC 9228 (Delivered-To), RFC 5322 §3.6 (Message-ID and Date added when missing, as
+RFC 6409 §8 allows a submission server to do).
+
+Implementation notes:
+- Headers added per recipient go in front of the message bytes; the message file is written once
+  and never changed after (store contract).
+- Every copy is durable (file and directory fsynced, row committed) before the 250 reply.
+- Until the outgoing queue exists, a transaction that mixes known and unknown local recipients is
+  refused as a whole after DATA (550 5.1.1): no silent loss, and no bounce we could not send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import secrets
+from email.parser import HeaderParser
+from typing import Any
+
+from mox.smtp.address import AddressError, parse_mailbox
+from mox.smtp.codes import SmtpReply
+from mox.smtpserver.pipeline import alias_accounts, sender_allowed, simulate
+from mox.smtpserver.state import Conn, Recipient, ServerContext, Transaction
+from mox.store import MailboxExists
+
+__all__ = ["deliver_message"]
+
+log = logging.getLogger(__name__)
+
+MAX_RECEIVED = 100  # mox: more Received headers than this is a loop (550 5.4.6)
+
+
+def split_header(data: bytes) -> tuple[bytes, bytes]:
+    """The header section (with its final CRLF) and the rest (blank line + body)."""
+    if data.startswith(b"\r\n"):
+        return b"", data
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return data, b""
+    return data[: end + 2], data[end + 2 :]
+
+
+def parse_header(header: bytes) -> Any:
+    return HeaderParser().parsestr(header.decode("utf-8", "replace"), headersonly=True)
+
+
+def _with_for(rcpt: Recipient | None) -> str:
+    return f"\r\n\tfor <{rcpt.text}>" if rcpt is not None else ""
+
+
+def received(
+    ctx: ServerContext, conn: Conn, txn: Transaction, ident: str, rcpt: Recipient | None
+) -> bytes:
+    # RFC 5321 §4.4 trace field; RFC 3848 §2 "with" types: ESMTP + S (TLS) + A (auth),
+    # UTF8SMTP for SMTPUTF8 (RFC 6531 §3.7.3).
+    with_ = "UTF8SMTP" if txn.smtputf8 else "ESMTP"
+    if conn.tls:
+        with_ += "S"
+    if conn.account:
+        with_ += "A"
+    # For submission the client's address stays private, as mox.
+    source = ctx.hostname if ctx.submission else f"{conn.ehlo or 'unknown'} ({conn.remote_ip})"
+    tls = f"\r\n\t(using {conn.tls_version} with cipher {conn.tls_cipher})" if conn.tls else ""
+    date = email.utils.formatdate(usegmt=True)
+    return (
+        f"Received: from {source} by {ctx.hostname} (mox) with {with_} id {ident}"
+        f"{tls}{_with_for(rcpt)}; {date}\r\n"
+    ).encode()
+
+
+def _check_submission(ctx: ServerContext, conn: Conn, header: bytes) -> bytes:
+    """Submission checks; returns header lines to add (Message-ID, Date)."""
+    msg = parse_header(header)
+    if ctx.pedantic and msg.get("Return-Path") is not None:
+        raise SmtpReply(550, "5.6.0", "message must not have Return-Path header")  # as mox
+    account = conn.account
+    if account is None:
+        raise SmtpReply(530, "5.7.0", "authentication required")
+    if not ctx.localserve:
+        froms = email.utils.getaddresses(msg.get_all("From", []))
+        if not froms:
+            raise SmtpReply(550, "5.6.0", "message needs a From header")  # RFC 5322 §3.6
+        for _, addr_text in froms:
+            try:
+                addr = parse_mailbox(addr_text)
+            except AddressError:
+                raise SmtpReply(550, "5.6.0", "malformed From header") from None
+            if not sender_allowed(ctx, account, addr):
+                raise SmtpReply(550, "5.7.1", "from address must match authenticated user")
+    extra = b""
+    if msg.get("Message-Id") is None:
+        extra += f"Message-Id: <{secrets.token_urlsafe(18)}@{ctx.hostname}>\r\n".encode()
+    if msg.get("Date") is None:
+        extra += f"Date: {email.utils.formatdate(localtime=True)}\r\n".encode()
+    return extra
+
+
+async def _store(
+    ctx: ServerContext, account: str, mailbox: str, data: bytes, meta: dict[str, Any]
+) -> int:
+    acc = ctx.store.account(account)
+    if acc.get_mailbox(mailbox) is None:
+        try:
+            await acc.create_mailbox(mailbox)
+        except MailboxExists:
+            pass
+    msg = await acc.deliver(mailbox, data, meta=meta)
+    return msg.uid
+
+
+async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data: bytes) -> str:
+    """Deliver a received message to every recipient; returns the 250 reply line."""
+    header, rest = split_header(data)
+    received_count = sum(1 for line in header.split(b"\r\n") if line[:9].lower() == b"received:")
+    if received_count > MAX_RECEIVED:
+        raise SmtpReply(550, "5.4.6", "too many Received headers, mail loop?")  # as mox
+    if ctx.localserve:
+        for rcpt in txn.recipients:
+            if rcpt.localserve_code is not None:
+                await simulate(rcpt.localserve_code, ctx)
+    unknown = [r for r in txn.recipients if r.account is None and r.alias is None]
+    if unknown:
+        await asyncio.sleep(ctx.unknown_recipient_delay)  # as mox: slow down address probing
+        log.info("unknown recipients", extra={"rcpts": [r.text for r in unknown]})
+        raise SmtpReply(550, "5.1.1", "no such user")
+    ident = secrets.token_urlsafe(12)
+    prefix = b""
+    if ctx.submission:
+        extra = _check_submission(ctx, conn, header)
+        # RFC 8601 §2.7.4: auth method result for the submission.
+        prefix += (
+            f"Authentication-Results: {ctx.hostname}; auth=pass "
+            f"smtp.mailfrom={txn.mail_from_text or '<>'}\r\n"
+        ).encode()
+        data = header + extra + rest if extra else data
+    meta: dict[str, Any] = {
+        "mail_from": txn.mail_from_text,
+        "remote_ip": conn.remote_ip,
+        "ehlo": conn.ehlo,
+        "tls": conn.tls_version,
+        "id": ident,
+        "body": txn.body,
+        "smtputf8": txn.smtputf8,
+        "requiretls": txn.requiretls,
+        "dsn": {"ret": txn.ret, "envid": txn.envid},
+    }
+    if conn.account:
+        meta["authenticated"] = conn.account
+    targets: list[tuple[Recipient, str, str]] = []
+    for rcpt in txn.recipients:
+        if rcpt.alias is not None:
+            targets += [(rcpt, acc, mb) for acc, mb in alias_accounts(ctx, txn, rcpt)]
+        elif rcpt.account is not None:
+            targets.append((rcpt, rcpt.account, rcpt.mailbox))
+    seen: set[tuple[str, str]] = set()
+    for rcpt, account, mailbox in targets:
+        if (account, mailbox) in seen:
+            continue  # one copy per account and mailbox
+        seen.add((account, mailbox))
+        lines = prefix
+        if not ctx.submission:
+            # RFC 5321 §4.4: the final delivery adds Return-Path; RFC 9228: Delivered-To.
+            lines = (
+                f"Return-Path: <{txn.mail_from_text}>\r\nDelivered-To: {rcpt.text}\r\n".encode()
+                + lines
+            )
+        copy = lines + received(ctx, conn, txn, ident, rcpt) + data
+        rmeta = {
+            **meta,
+            "rcpt_to": rcpt.text,
+            "dsn": {**meta["dsn"], "notify": rcpt.notify, "orcpt": rcpt.orcpt},
+        }
+        uid = await _store(ctx, account, mailbox, copy, rmeta)
+        log.info(
+            "delivered",
+            extra={
+                "id": ident,
+                "account": account,
+                "mailbox": mailbox,
+                "uid": uid,
+                "size": len(copy),
+                "mailfrom": txn.mail_from_text,
+                "rcpt": rcpt.text,
+            },
+        )
+    if ctx.submission and conn.account and not ctx.localserve:
+        await ctx.store.account(conn.account).record_outgoing([r.text for r in txn.recipients])
+    return f"250 2.0.0 OK, id {ident}"

@@ -1,0 +1,90 @@
+"""What the SMTP server knows about a connection and its current mail transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from mox.smtp.address import Address
+
+if TYPE_CHECKING:
+    from mox.auth.login import Authenticator
+    from mox.config.load import LoadedConfig
+    from mox.ratelimit import ConnectionLimiter
+    from mox.store import Store
+
+__all__ = ["Conn", "Recipient", "ServerContext", "SmtpKind", "Transaction"]
+
+SmtpKind = Literal["smtp", "submission", "submissions"]
+
+
+@dataclass
+class ServerContext:
+    """Shared by all connections of one listener."""
+
+    kind: SmtpKind
+    config: LoadedConfig
+    store: Store
+    authenticator: Authenticator
+    hostname: str
+    max_message_size: int
+    limiter: ConnectionLimiter
+    localserve: bool = False
+    require_tls_for_auth: bool = True
+    tls_available: bool = False
+    # Delays, as mox; tests may shorten them.
+    unknown_recipient_delay: float = 5.0
+    transaction_timeout: float = 30 * 60  # mox: the whole transaction is capped at 30 minutes
+
+    @property
+    def submission(self) -> bool:
+        return self.kind != "smtp"
+
+    @property
+    def pedantic(self) -> bool:
+        return self.config.config.pedantic
+
+
+@dataclass
+class Conn:
+    """Per-connection facts the policy needs."""
+
+    remote_ip: str
+    ehlo: str = ""
+    tls_version: str = ""
+    tls_cipher: str = ""
+    account: str | None = None  # after AUTH
+    auth_failures: int = 0
+    failed_transactions: int = 0
+    good_transactions: int = 0
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_version)
+
+
+@dataclass
+class Recipient:
+    address: Address
+    text: str  # as the client sent it, for headers and DSNs
+    account: str | None  # None: unknown local address, refused after DATA (no address leak)
+    mailbox: str = "Inbox"
+    alias: str | None = None  # delivered because the address is this alias/list
+    notify: list[str] | None = None  # RFC 3461 §4.1 NOTIFY
+    orcpt: str | None = None  # RFC 3461 §4.2 ORCPT, "type;xtext-decoded address"
+    localserve_code: int | None = None  # localserve: reply code to simulate at DATA
+
+
+@dataclass
+class Transaction:
+    mail_from: Address | None  # None: the null reverse-path <>
+    mail_from_text: str = ""
+    body: Literal["7BIT", "8BITMIME", "BINARYMIME"] = "7BIT"
+    smtputf8: bool = False
+    requiretls: bool = False
+    declared_size: int | None = None
+    ret: Literal["FULL", "HDRS"] | None = None  # RFC 3461 §4.3
+    envid: str | None = None  # RFC 3461 §4.4
+    recipients: list[Recipient] = field(default_factory=list)
+    bdat: bytearray | None = None  # CHUNKING (RFC 3030) data so far
+    bdat_too_big: bool = False
