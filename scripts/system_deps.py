@@ -20,6 +20,11 @@ PACKAGES: dict[str, str] = {
     "swaks": "SMTP client with STARTTLS, AUTH, pipelining",
     "libnet-ssleay-perl": "TLS for swaks",
     "openssl": "s_client for raw TLS transcripts",
+    "postfix": "peer MTA relaying into our port 25 (tests/integration/test_postfix.py)",
+    "knot": "authoritative DNS with automatic DNSSEC signing (mox dns zone, dnscheck)",
+    "knot-dnsutils": "kdig, to wait for Knot and read its DNSKEY",
+    "knot-dnssecutils": "kzonecheck, to validate the zone mox dns zone prints",
+    "unbound": "validating resolver in front of Knot (AD bit for dnscheck)",
 }
 
 
