@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from mox.config.load import DEFAULT_PORTS, LoadedConfig
 from mox.config.model import Listener
-from mox.imapserver import start_imap_server
+from mox.imapserver import start_imap_server, stop_imap_server
 from mox.ratelimit import ConnectionLimiter
 from mox.server.authenticator import ConfigAuthenticator
 from mox.smtpserver.server import start_smtp_server
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class RunningServer:
     store: Store
     servers: list[asyncio.Server] = field(default_factory=list)
+    imap_servers: list[asyncio.Server] = field(default_factory=list)
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def add(self, name: str, server: asyncio.Server, ip: str, port: int) -> None:
@@ -43,6 +44,8 @@ class RunningServer:
         self.addresses.setdefault(name, []).append((ip, port))
 
     async def close(self) -> None:
+        for srv in self.imap_servers:
+            await stop_imap_server(srv)  # also ends open IMAP sessions before the store closes
         for srv in self.servers:
             srv.close()
         for srv in self.servers:
@@ -120,6 +123,7 @@ async def start_all(
                         max_literal=cfg.limits.imap_max_literal,
                     )
                     running.add(f"{lname}.{imap_kind}", srv, ip, port)
+                    running.imap_servers.append(srv)
     except BaseException:
         await running.close()
         raise

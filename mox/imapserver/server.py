@@ -1,0 +1,84 @@
+"""The IMAP listener: ``start_imap_server`` and ``stop_imap_server``.
+
+IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) over plain TCP with STARTTLS (RFC 9051 §6.2.1) or
+implicit TLS ("IMAPS", RFC 8314 §3.3).
+
+Implementation notes:
+- Each connection gets a ``Transport`` (asyncio Protocol) and a ``Session`` task running the command
+  loop; see ``mox.imapserver.session`` for locking and ordering.
+- With ``require_starttls`` and no TLS yet, LOGINDISABLED is announced instead of AUTH=PLAIN and
+  LOGIN/AUTHENTICATE answer NO [PRIVACYREQUIRED] (RFC 9051 §6.2.3, RFC 5530).
+- Session tasks are tracked per server so ``stop_imap_server`` can end them;
+  ``asyncio.Server.close`` alone leaves established connections running on Python 3.11.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import weakref
+
+from mox.auth.login import Authenticator
+from mox.imapserver.session import ServerConfig, Session
+from mox.imapserver.transport import Transport
+from mox.store import Store
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.Server, set[asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def start_imap_server(
+    *,
+    host: str,
+    port: int,
+    store: Store,
+    authenticator: Authenticator,
+    hostname: str,
+    ssl_context: ssl.SSLContext | None,
+    implicit_tls: bool,
+    require_starttls: bool,
+    max_literal: int = 100 * 1024 * 1024,
+) -> asyncio.Server:
+    """Listen for IMAP on host:port; returns the (serving) asyncio.Server."""
+    if implicit_tls and ssl_context is None:
+        raise ValueError("implicit_tls needs an ssl_context")
+    if require_starttls and ssl_context is None:
+        raise ValueError("require_starttls without an ssl_context would refuse every login")
+    config = ServerConfig(
+        store=store,
+        authenticator=authenticator,
+        hostname=hostname,
+        ssl_context=ssl_context,
+        implicit_tls=implicit_tls,
+        require_starttls=require_starttls,
+        max_literal=max_literal,
+    )
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_connect(io: Transport) -> None:
+        task = loop.create_task(Session(config, io).run(), name=f"imap {io.remote_ip}")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    server = await loop.create_server(
+        lambda: Transport(on_connect),
+        host,
+        port,
+        ssl=ssl_context if implicit_tls else None,
+        ssl_handshake_timeout=30.0 if implicit_tls else None,
+    )
+    _SESSIONS[server] = tasks
+    return server
+
+
+async def stop_imap_server(server: asyncio.Server) -> None:
+    """Stop listening and end all sessions of a server started by start_imap_server."""
+    server.close()
+    tasks = list(_SESSIONS.pop(server, set()))
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await server.wait_closed()
