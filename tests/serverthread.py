@@ -74,7 +74,10 @@ class ServerThread:
 
 
 def tls_files(directory: Path, ca: trustme.CA) -> tuple[Path, Path]:
-    cert = ca.issue_cert("localhost", "127.0.0.1", "mail.example.test")
+    cert = ca.issue_cert(
+        "localhost", "127.0.0.1", "mail.example.test", "mta-sts.example.test",
+        "autoconfig.example.test", "mta-sts.other.test",
+    )
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert.private_key_pem.write_to_path(str(key_file))
     cert.cert_chain_pems[0].write_to_path(str(cert_file))

@@ -74,6 +74,9 @@ def localserve(
                     f"smtps://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['submissions']}",
                     f"imap://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['imap']}",
                     f"imaps://{user}:{LOCALSERVE_PASSWORD}@{host}:{p['imaps']}",
+                    f"https://localhost:{p['https']}/mail/config-v1.1.xml?emailaddress="
+                    "mox@localhost (client autoconfiguration; also plain http on "
+                    f"{p['http']})",
                     f"the TLS certificate is self-signed: {directory / 'localhost.crt'}",
                     "stop with ctrl-c",
                 ]

@@ -205,6 +205,10 @@ def _cross_checks(cfg: Config, name: str, base: Path) -> tuple[list[str], dict[s
     if cfg.postmaster not in cfg.accounts:
         problems.append(f"{name}: postmaster: account {cfg.postmaster!r} is not in `accounts`")
     need_file("admin_password_file", cfg.admin_password_file)
+    for aname, provider in cfg.acme.items():
+        need_file(f"acme.{aname}.ca_file", provider.ca_file)
+        if not provider.directory_url.startswith("https://"):
+            problems.append(f"{name}: acme.{aname}.directory_url: must be an https:// URL")
     seen_ports: dict[tuple[str, int], str] = {}
     for lname, listener in cfg.listeners.items():
         problems += _check_listener_ports(name, lname, listener, seen_ports)
@@ -215,8 +219,15 @@ def _cross_checks(cfg: Config, name: str, base: Path) -> tuple[list[str], dict[s
                 problems.append(f"{name}: {where}: needs cert_file and key_file, or acme")
             if tls.acme is not None and (tls.cert_file or tls.key_file):
                 problems.append(f"{name}: {where}: use either acme or cert_file/key_file, not both")
-            if tls.acme is not None:
-                problems.append(f"{name}: {where}.acme: ACME is not available in this version yet")
+            if tls.acme is not None and tls.acme not in cfg.acme:
+                problems.append(f"{name}: {where}.acme: no ACME provider {tls.acme!r} in `acme`")
+            if tls.acme is not None and not (listener.https.enabled or listener.http.enabled):
+                problems.append(
+                    f"{name}: {where}.acme: ACME needs the listener's https (tls-alpn-01) "
+                    "or http (http-01) service enabled"
+                )
+            for i, key_file in enumerate(tls.host_private_key_files):
+                need_file(f"{where}.host_private_key_files[{i}]", key_file)
             need_file(f"{where}.cert_file", tls.cert_file)
             need_file(f"{where}.key_file", tls.key_file)
     for aname, acc in cfg.accounts.items():

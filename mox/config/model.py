@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 __all__ = [
     "Account",
+    "Acme",
     "Alias",
     "Config",
     "Destination",
@@ -76,6 +77,31 @@ def _check_ip(value: str) -> str:
 IPAddress = Annotated[str, AfterValidator(_check_ip)]
 
 
+class Acme(_Model):
+    """An ACME certificate authority (RFC 8555), e.g. Let's Encrypt."""
+
+    directory_url: str = Field(
+        description="The CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory."
+    )
+    contact_email: str = Field(description="Address the CA may write to about certificates.")
+    challenges: list[Literal["tls-alpn-01", "http-01"]] = Field(
+        default_factory=lambda: ["tls-alpn-01", "http-01"],
+        min_length=1,
+        description=(
+            "Challenge types to use, in order of preference: tls-alpn-01 (RFC 8737) is answered "
+            "by the HTTPS listener, http-01 by the HTTP listener."
+        ),
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="Extra CA certificate (PEM) to trust for the directory's HTTPS, for test CAs.",
+    )
+    issuer_domain_name: str | None = Field(
+        default=None,
+        description="CA's domain for CAA records (RFC 8659), e.g. letsencrypt.org.",
+    )
+
+
 class Tls(_Model):
     """TLS for a listener: certificate and key from files (reloaded on SIGHUP), or ACME."""
 
@@ -91,6 +117,14 @@ class Tls(_Model):
     )
     min_version: Literal["TLSv1.2", "TLSv1.3"] = Field(
         default="TLSv1.2", description="Lowest TLS version accepted from clients."
+    )
+    host_private_key_files: list[Path] = Field(
+        default_factory=list,
+        description=(
+            "PKCS#8 PEM host keys (ECDSA P-256, RSA-2048) that certificates are issued for, kept "
+            "stable across renewals; `mox dns zone` publishes a DANE TLSA 3 1 1 record for each "
+            "(RFC 7672)."
+        ),
     )
 
 
@@ -414,6 +448,10 @@ class Config(_Model):
     )
     domains: dict[str, Domain] = Field(min_length=1, description="Mail domains by name.")
     accounts: dict[str, Account] = Field(min_length=1, description="Accounts by name.")
+    acme: dict[str, Acme] = Field(
+        default_factory=dict,
+        description="ACME certificate authorities by name, referenced from listeners' `tls.acme`.",
+    )
     limits: Limits = Field(
         default_factory=Limits, description="Line, literal, recipient and login limits."
     )

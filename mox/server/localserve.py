@@ -34,6 +34,8 @@ LOCALSERVE_PORTS = {
     "submissions": 1465,
     "imap": 1143,
     "imaps": 1993,
+    "http": 1080,
+    "https": 1443,
 }
 
 
@@ -63,6 +65,8 @@ def localserve_config(ip: str) -> dict[str, Any]:
                 "submissions": {"enabled": True, "port": ports["submissions"]},
                 "imap": {"enabled": True, "port": ports["imap"], "require_starttls": False},
                 "imaps": {"enabled": True, "port": ports["imaps"]},
+                "http": {"enabled": True, "port": ports["http"]},
+                "https": {"enabled": True, "port": ports["https"]},
             },
         },
         "domains": {"localhost": {}},

@@ -1,7 +1,11 @@
 """Start every listener a config declares, and stop them cleanly on SIGTERM/SIGINT.
 
 Implementation notes:
-- One asyncio loop runs SMTP (aiosmtpd) and IMAP (our own server) over one shared `Store`.
+- One asyncio loop runs SMTP (aiosmtpd), IMAP (our own server) and HTTP(S) (starlette on
+  uvicorn) over one shared `Store`.
+- Each listener has one `ListenerTls` shared by its services: certificates from files (reloaded on
+  SIGHUP) or from ACME; a new certificate is swapped into the live context, no restart needed.
+- Start order: web listeners first (they answer ACME challenges), then certificates, then mail.
 - Shutdown: stop accepting, close connections, then `Store.aclose()` finishes pending commits, so a
   message acknowledged before the signal is on disk.
 """
@@ -15,6 +19,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mox.acme.manager import AcmeManager
 from mox.config.load import DEFAULT_PORTS, LoadedConfig
 from mox.config.model import Listener
 from mox.imapserver import start_imap_server, stop_imap_server
@@ -23,7 +28,9 @@ from mox.server.authenticator import ConfigAuthenticator
 from mox.smtpserver.server import start_smtp_server
 from mox.smtpserver.state import SmtpKind
 from mox.store import Store
-from mox.tls import server_context
+from mox.tls.certs import ListenerTls
+from mox.web.app import WebContext
+from mox.web.server import WebServer, start_web_server
 
 __all__ = ["RunningServer", "run_until_signal", "start_all"]
 
@@ -37,13 +44,32 @@ class RunningServer:
     store: Store
     servers: list[asyncio.Server] = field(default_factory=list)
     imap_servers: list[asyncio.Server] = field(default_factory=list)
+    web_servers: list[WebServer] = field(default_factory=list)
+    acme: dict[str, AcmeManager] = field(default_factory=dict)  # by listener name
+    tls: dict[str, ListenerTls] = field(default_factory=dict)  # by listener name
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def reload_certificates(self) -> None:
+        """SIGHUP: reload certificates from their files (ACME ones renew by themselves)."""
+        for name, holder in self.tls.items():
+            try:
+                if holder.reload():
+                    log.info("certificate reloaded", extra={"listener": name})
+            except (OSError, ssl.SSLError) as exc:
+                log.error(
+                    "certificate reload failed, keeping the old one",
+                    extra={"listener": name, "err": str(exc)},
+                )
 
     def add(self, name: str, server: asyncio.Server, ip: str, port: int) -> None:
         self.servers.append(server)
         self.addresses.setdefault(name, []).append((ip, port))
 
     async def close(self) -> None:
+        for manager in self.acme.values():
+            await manager.stop()
+        for web in self.web_servers:
+            await web.close()
         for srv in self.imap_servers:
             await stop_imap_server(srv)  # also ends open IMAP sessions before the store closes
         for srv in self.servers:
@@ -56,13 +82,45 @@ class RunningServer:
         await self.store.aclose()
 
 
-def _tls_context(loaded: LoadedConfig, listener: Listener) -> ssl.SSLContext | None:
+def acme_names(loaded: LoadedConfig, listener: Listener) -> list[str]:
+    """Names a listener's ACME certificate covers: the host, and per domain mta-sts.<domain>
+    (when it publishes a policy) and autoconfig.<domain> (when the listener serves HTTPS)."""
+    cfg = loaded.config
+    names = [listener.hostname or cfg.hostname]
+    for domain, dom in sorted(cfg.domains.items()):
+        if dom.mta_sts is not None:
+            names.append(f"mta-sts.{domain}")
+        if listener.https.enabled:
+            names.append(f"autoconfig.{domain}")
+    return list(dict.fromkeys(names))
+
+
+async def _start_tls(
+    loaded: LoadedConfig,
+    running: RunningServer,
+    web: WebContext,
+    lname: str,
+    listener: Listener,
+) -> None:
     tls = listener.tls
-    if tls is None or tls.cert_file is None or tls.key_file is None:
-        return None
-    return server_context(
-        loaded.resolve(tls.cert_file), loaded.resolve(tls.key_file), tls.min_version
-    )
+    if tls is None:
+        return
+    holder = ListenerTls(tls.min_version)
+    running.tls[lname] = holder
+    if tls.cert_file is not None and tls.key_file is not None:
+        holder.load_files(loaded.resolve(tls.cert_file), loaded.resolve(tls.key_file))
+    elif tls.acme is not None:
+        running.acme[lname] = AcmeManager(
+            provider_name=tls.acme,
+            provider=loaded.config.acme[tls.acme],
+            names=acme_names(loaded, listener),
+            directory=loaded.data_dir / "acme" / tls.acme,
+            listener=lname,
+            tls=holder,
+            http_tokens=web.http_tokens,
+            host_key_files=list(tls.host_private_key_files),
+            resolve=loaded.resolve,
+        )
 
 
 async def start_all(
@@ -79,7 +137,34 @@ async def start_all(
     limiter = ConnectionLimiter()  # shared by all SMTP listeners, per IP class
     try:
         for lname, listener in cfg.listeners.items():
-            ctx = _tls_context(loaded, listener)
+            https_port = listener.https.port or DEFAULT_PORTS["https"]
+            web = WebContext(
+                loaded,
+                https_port=https_port if listener.https.enabled else None,
+                hsts=not localserve,
+            )
+            await _start_tls(loaded, running, web, lname, listener)
+            holder = running.tls.get(lname)
+            for ip in listener.ips:
+                for web_kind in ("http", "https"):
+                    svc = getattr(listener, web_kind)
+                    if not svc.enabled:
+                        continue
+                    port = svc.port or DEFAULT_PORTS[web_kind]
+                    web_server = await start_web_server(
+                        host=ip,
+                        port=port,
+                        ctx=web,
+                        ssl_context=holder.context if web_kind == "https" and holder else None,
+                    )
+                    running.web_servers.append(web_server)
+                    running.addresses.setdefault(f"{lname}.{web_kind}", []).append((ip, port))
+            manager = running.acme.get(lname)
+            if manager is not None:
+                await manager.start()
+        for lname, listener in cfg.listeners.items():
+            holder = running.tls.get(lname)
+            ctx = holder.context if holder is not None else None
             hostname = listener.hostname or cfg.hostname
             for ip in listener.ips:
                 for kind in SMTP_KINDS:
@@ -142,6 +227,7 @@ async def run_until_signal(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await start_all(loaded, localserve=localserve)
+    loop.add_signal_handler(signal.SIGHUP, running.reload_certificates)
     if on_ready is not None:
         on_ready(running)
     log.info("ready")
@@ -150,5 +236,5 @@ async def run_until_signal(
     finally:
         log.info("shutting down")
         await running.close()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

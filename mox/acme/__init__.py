@@ -1,0 +1,1 @@
+"""Automatic certificates with ACME (RFC 8555), on the `acme` library (certbot's)."""
