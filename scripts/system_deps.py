@@ -21,6 +21,7 @@ PACKAGES: dict[str, str] = {
     "libnet-ssleay-perl": "TLS for swaks",
     "openssl": "s_client for raw TLS transcripts",
     "postfix": "peer MTA relaying into our port 25 (tests/integration/test_postfix.py)",
+    "pebble": "ACME test CA issuing certificates to our listeners (tests/web)",
     "knot": "authoritative DNS with automatic DNSSEC signing (mox dns zone, dnscheck)",
     "knot-dnsutils": "kdig, to wait for Knot and read its DNSKEY",
     "knot-dnssecutils": "kzonecheck, to validate the zone mox dns zone prints",
