@@ -1,0 +1,66 @@
+"""The resolver layer: nameserver syntax, the MockResolver, and AD-bit trust (RFC 6840 §5.7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mox.dns.resolver import (
+    DnsPythonResolver,
+    MockResolver,
+    NotFound,
+    ResolverUnreachable,
+    ServFail,
+    lookup_ips,
+    parse_nameserver,
+    reverse_name,
+)
+
+
+def test_parse_nameserver() -> None:
+    assert parse_nameserver("127.0.0.1") == ("127.0.0.1", 53)
+    assert parse_nameserver("127.0.0.1:5301") == ("127.0.0.1", 5301)
+    assert parse_nameserver("::1") == ("::1", 53)
+    assert parse_nameserver("[::1]:5301") == ("::1", 5301)
+    for bad in ("resolver.test", "127.0.0.1:0", "[::1]x"):
+        with pytest.raises(ValueError, match=r"."):
+            parse_nameserver(bad)
+
+
+def test_reverse_names() -> None:
+    assert reverse_name("127.0.0.2") == "2.0.0.127.in-addr.arpa"  # RFC 1035 §3.5
+    assert reverse_name("2001:db8::1").endswith(".8.b.d.0.1.0.0.2.ip6.arpa")  # RFC 3596 §2.5
+
+
+def test_trust_defaults_to_loopback_only() -> None:
+    assert DnsPythonResolver([("127.0.0.1", 53)]).trusted
+    assert DnsPythonResolver([("::1", 53)]).trusted
+    assert not DnsPythonResolver([("192.0.2.53", 53)]).trusted
+    assert DnsPythonResolver([("192.0.2.53", 53)], trusted=True).trusted
+    assert not DnsPythonResolver([("127.0.0.1", 53), ("192.0.2.53", 53)]).trusted
+
+
+async def test_mock_resolver() -> None:
+    res = MockResolver(
+        {
+            ("Mail.Example.Test.", "a"): ["192.0.2.1"],
+            ("alias.example.test", "CNAME"): ["mail.example.test."],
+            ("example.test", "TXT"): ["v=spf1 -all"],
+        },
+        authentic=["mail.example.test"],
+        fail=[("broken.example.test", "A")],
+    )
+    answer = await res.query("alias.example.test", "A")
+    assert answer.name == "mail.example.test"  # RFC 1034 §3.6.2: the canonical name
+    assert answer.records == ("192.0.2.1",)
+    assert answer.authentic
+    with pytest.raises(NotFound) as exc:
+        await res.query("example.test", "MX")
+    assert not exc.value.nxdomain
+    with pytest.raises(NotFound) as exc:
+        await res.query("nope.example.test", "MX")
+    assert exc.value.nxdomain
+    with pytest.raises(ServFail):
+        await res.query("broken.example.test", "A")
+    assert await lookup_ips(res, "mail.example.test") == (["192.0.2.1"], True)
+    with pytest.raises(ResolverUnreachable):
+        await MockResolver(unreachable=True).query("example.test", "A")
