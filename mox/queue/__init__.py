@@ -1,0 +1,1 @@
+"""The outgoing queue: persistent, retrying, with DSNs (RFC 3464) and transport security."""

@@ -1,0 +1,500 @@
+"""The persistent outgoing queue (as mox's queue package).
+
+Implementation notes:
+- `add()` writes the message file (fsynced) and commits one row per recipient before it returns,
+  so a 250 to the submitting client means the message survives a crash.
+- One database connection, used from one worker thread (single-threaded executor); the delivery
+  loop runs on the event loop and hands database work to that thread.
+- Retries as mox: first attempt at once, then 7.5 minutes doubling (±5 s jitter), 8 attempts; a
+  delayed-delivery DSN after the 5th failure, a failure DSN after the last one or on a permanent
+  error (RFC 3464), each honouring NOTIFY (RFC 3461 §4.1). DSNs go straight into the sender
+  account's Inbox, as mox does.
+- Recipients of one message and one domain go in one SMTP transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mox.config.load import LoadedConfig
+from mox.dns.resolver import Resolver
+from mox.queue.db import COLUMNS, QueueMsg, connect, migrate, msg_from_row, write_file
+from mox.queue.direct import DeliveryAttempt, HopFailure, MtaStsCache, deliver_direct
+from mox.queue.dsn import Action, DsnRecipient, compose_dsn
+from mox.smtpclient.client import RcptResult, SmtpClientError, TlsPolicy, send
+from mox.store import MailboxExists, Store
+
+__all__ = ["Queue", "QueuedRecipient"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    address: str
+    notify: list[str] | None = None
+    orcpt: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Queue:
+    def __init__(
+        self,
+        config: LoadedConfig,
+        store: Store,
+        resolver: Resolver | None,
+        *,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.resolver = resolver
+        self.clock = clock
+        self.dir = config.data_dir / "queue"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(self.dir / "index.db")
+        migrate(self._conn)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mox-queue")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._busy: set[int] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        q = config.config.queue
+        ca = tuple(str(config.resolve(p)) for p in config.config.tls_ca_files)
+        self._ca_files = ca
+        self.mtasts = MtaStsCache(resolver, q.mtasts_port, ca) if resolver is not None else None
+
+    # --- database, on the queue's thread ---
+
+    async def _db(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, self._conn)
+
+    # --- API ---
+
+    async def add(
+        self,
+        *,
+        account: str,
+        mail_from: str,
+        recipients: list[QueuedRecipient],
+        data: bytes,
+        smtputf8: bool = False,
+        requiretls: bool | None = None,
+        dsn_ret: str | None = None,
+        dsn_envid: str | None = None,
+        hold_until: datetime | None = None,
+    ) -> list[int]:
+        """Queue a message for recipients; durable when this returns."""
+        base_id = secrets.token_hex(12)
+        rel = f"msg/{base_id[:2]}/{base_id}"
+        await asyncio.to_thread(write_file, self.dir / rel, data)
+        now = self.clock()
+        first = hold_until if hold_until and hold_until > now else now
+        has_8bit = any(b > 127 for b in data)
+        max_attempts = self.config.config.queue.max_attempts
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            ids = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for r in recipients:
+                    cur = conn.execute(
+                        "INSERT INTO msgs(base_id, account, mail_from, rcpt, rcpt_domain, path, "
+                        "size, smtputf8, has_8bit, requiretls, dsn_ret, dsn_envid, notify, orcpt, "
+                        "queued, next_attempt, attempts, max_attempts, last_error, hold, "
+                        "delay_dsn_sent, transport) VALUES "
+                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,'',0,0,NULL)",
+                        (
+                            base_id,
+                            account,
+                            mail_from,
+                            r.address,
+                            r.address.rpartition("@")[2].lower(),
+                            rel,
+                            len(data),
+                            int(smtputf8),
+                            int(has_8bit),
+                            None if requiretls is None else int(requiretls),
+                            dsn_ret,
+                            dsn_envid,
+                            ",".join(r.notify) if r.notify else None,
+                            r.orcpt,
+                            now.isoformat(),
+                            first.isoformat(),
+                            max_attempts,
+                        ),
+                    )
+                    ids.append(int(cur.lastrowid or 0))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return ids
+
+        ids = await self._db(insert)
+        log.info(
+            "queued",
+            extra={"ids": ids, "mailfrom": mail_from, "rcpts": [r.address for r in recipients]},
+        )
+        self._wake.set()
+        return ids
+
+    async def messages(self) -> list[QueueMsg]:
+        def read(conn: sqlite3.Connection) -> list[QueueMsg]:
+            rows = conn.execute(f"SELECT {COLUMNS} FROM msgs ORDER BY id").fetchall()  # noqa: S608
+            return [msg_from_row(r) for r in rows]
+
+        return await self._db(read)
+
+    async def retired(self) -> list[tuple[QueueMsg, str]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[QueueMsg, str]]:
+            rows = conn.execute(
+                f"SELECT {COLUMNS}, result FROM retired ORDER BY id"  # noqa: S608
+            ).fetchall()
+            return [(msg_from_row(r[:-1]), r[-1]) for r in rows]
+
+        return await self._db(read)
+
+    async def _update(self, sql: str, ids: Iterable[int], *args: Any) -> int:
+        idlist = list(ids)
+
+        def run(conn: sqlite3.Connection) -> int:
+            marks = ",".join("?" * len(idlist))
+            cur = conn.execute(sql.format(marks=marks), (*args, *idlist))
+            return cur.rowcount
+
+        n = await self._db(run)
+        self._wake.set()
+        return n
+
+    async def hold(self, ids: Iterable[int]) -> int:
+        return await self._update("UPDATE msgs SET hold = 1 WHERE id IN ({marks})", ids)
+
+    async def release(self, ids: Iterable[int]) -> int:
+        return await self._update("UPDATE msgs SET hold = 0 WHERE id IN ({marks})", ids)
+
+    async def retry(self, ids: Iterable[int]) -> int:
+        now = self.clock().isoformat()
+        return await self._update(
+            "UPDATE msgs SET next_attempt = ?, hold = 0 WHERE id IN ({marks})", ids, now
+        )
+
+    async def drop(self, ids: Iterable[int]) -> int:
+        dropped = [m for m in await self.messages() if m.id in set(ids)]
+        for m in dropped:
+            await self._retire(m, "dropped")
+        return len(dropped)
+
+    # --- delivery loop ---
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="mox-queue")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for t in list(self._running):
+            t.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        await self._db(lambda conn: conn.close())
+        self._executor.shutdown(wait=True)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                delay = await self._dispatch()
+            except Exception:
+                log.exception("queue loop")
+                delay = 10.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def _dispatch(self) -> float:
+        """Start deliveries that are due; seconds until the next one is."""
+        now = self.clock()
+        msgs = [m for m in await self.messages() if not m.hold and m.id not in self._busy]
+        due = [m for m in msgs if datetime.fromisoformat(m.next_attempt) <= now]
+        groups: dict[tuple[str, str], list[QueueMsg]] = {}
+        for m in due:
+            groups.setdefault((m.base_id, m.rcpt_domain), []).append(m)
+        for group in groups.values():
+            self._busy.update(m.id for m in group)
+            task = asyncio.create_task(self._deliver(group))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        waiting = [datetime.fromisoformat(m.next_attempt) for m in msgs if m not in due]
+        if not waiting:
+            return 3600.0
+        return max(0.05, min((w - now).total_seconds() for w in waiting))
+
+    async def _deliver(self, group: list[QueueMsg]) -> None:
+        try:
+            await self._deliver_group(group)
+        except Exception:
+            log.exception("delivery failed unexpectedly")
+            for m in group:
+                await self._failed_attempt(m, 451, "4.3.0 internal error, will retry", False, "")
+        finally:
+            self._busy.difference_update(m.id for m in group)
+            self._wake.set()
+
+    def _transport_for(self, m: QueueMsg) -> str | None:
+        from_domain = m.mail_from.rpartition("@")[2].lower()
+        for route in self.config.config.routes:
+            if route.to_domains and m.rcpt_domain not in [d.lower() for d in route.to_domains]:
+                continue
+            if route.from_domains and from_domain not in [d.lower() for d in route.from_domains]:
+                continue
+            return route.transport
+        return None
+
+    async def _deliver_group(self, group: list[QueueMsg]) -> None:
+        first = group[0]
+        data = await asyncio.to_thread((self.dir / first.path).read_bytes)
+        mail_options = [f"SIZE={len(data)}"]
+        if first.has_8bit:
+            mail_options.append("BODY=8BITMIME")
+        if first.smtputf8:
+            mail_options.append("SMTPUTF8")
+        if first.dsn_ret:
+            mail_options.append(f"RET={first.dsn_ret}")
+        rcpts = []
+        for m in group:
+            opts = []
+            if m.notify:
+                opts.append(f"NOTIFY={m.notify}")
+            if m.orcpt:
+                opts.append(f"ORCPT={m.orcpt}")
+            rcpts.append((m.rcpt, opts))
+        transport = self._transport_for(first)
+        tls_results: list[tuple[str, str, str]] = []
+        remote = first.rcpt_domain
+        try:
+            if transport is not None:
+                results, remote = await self._via_transport(
+                    transport, first, rcpts, data, mail_options
+                )
+            else:
+                if self.resolver is None or self.mtasts is None:
+                    raise HopFailure(451, "4.4.3 no DNS resolver configured", False)
+                attempt = DeliveryAttempt(
+                    domain=first.rcpt_domain,
+                    mail_from=first.mail_from,
+                    rcpts=rcpts,
+                    data=data,
+                    mail_options=mail_options,
+                    requiretls=first.requiretls,
+                    ehlo_name=self.config.config.hostname,
+                    port=self.config.config.queue.direct_port,
+                    ca_files=self._ca_files,
+                    tls_results=tls_results,
+                )
+                results = await deliver_direct(self.resolver, self.mtasts, attempt)
+        except HopFailure as e:
+            for m in group:
+                await self._failed_attempt(m, e.code, e.text, e.permanent, remote)
+            return
+        finally:
+            if tls_results:
+                await self._record_tls(tls_results)
+        by_rcpt = {r.rcpt: r for r in results}
+        for m in group:
+            r = by_rcpt.get(m.rcpt) or RcptResult(m.rcpt, 451, "no result")
+            if 200 <= r.code < 300:
+                log.info("delivered", extra={"id": m.id, "rcpt": m.rcpt, "reply": r.text})
+                await self._retire(m, "delivered")
+            else:
+                await self._failed_attempt(m, r.code, f"{r.code} {r.text}", r.code >= 500, remote)
+
+    async def _via_transport(
+        self,
+        name: str,
+        m: QueueMsg,
+        rcpts: list[tuple[str, list[str]]],
+        data: bytes,
+        mail_options: list[str],
+    ) -> tuple[list[RcptResult], str]:
+        t = self.config.config.transports[name]
+        if t.kind == "fail":
+            raise HopFailure(t.fail_code, t.fail_message, t.fail_code >= 500)
+        port = t.port or {"submissions": 465, "submission": 587, "smtp": 25}[t.kind]
+        if t.kind == "submissions":
+            raise HopFailure(451, "4.3.5 implicit-TLS smarthosts are not supported yet", False)
+        tls = (
+            TlsPolicy("pkix", ca_files=self._ca_files)
+            if t.kind == "submission"
+            else TlsPolicy("opportunistic")
+        )
+        try:
+            result = await send(
+                ip=t.host,
+                port=port,
+                host=t.host,
+                ehlo_name=self.config.config.hostname,
+                policy=tls,
+                mail_from=m.mail_from,
+                rcpts=rcpts,
+                data=data,
+                mail_options=mail_options,
+                requiretls=bool(m.requiretls),
+            )
+        except SmtpClientError as e:
+            raise HopFailure(e.code, e.text, e.permanent) from None
+        return result.rcpts, t.host
+
+    async def _record_tls(self, results: list[tuple[str, str, str]]) -> None:
+        day = self.clock().date().isoformat()
+
+        def run(conn: sqlite3.Connection) -> None:
+            for domain, ptype, result in results:
+                conn.execute(
+                    "INSERT INTO tls_results(day, policy_domain, policy_type, result, count) "
+                    "VALUES (?,?,?,?,1) ON CONFLICT(day, policy_domain, policy_type, result) "
+                    "DO UPDATE SET count = count + 1",
+                    (day, domain, ptype, result),
+                )
+
+        await self._db(run)
+
+    async def _failed_attempt(
+        self, m: QueueMsg, code: int, text: str, permanent: bool, remote: str
+    ) -> None:
+        attempts = m.attempts + 1
+        status = _status(code, text)
+        if permanent or attempts >= m.max_attempts:
+            log.info("delivery failed", extra={"id": m.id, "rcpt": m.rcpt, "err": text})
+            await self._dsn(m, "failed", status, text, remote)
+            await self._retire(m, "failed", last_error=text)
+            return
+        q = self.config.config.queue
+        # As mox: 7.5 minutes doubling, ±5 seconds of jitter.
+        backoff = q.first_retry_seconds * 2 ** (attempts - 1) + random.uniform(-5, 5)
+        if q.first_retry_seconds < 10:
+            backoff = q.first_retry_seconds * 2 ** (attempts - 1)  # tests: no jitter
+        next_attempt = (self.clock() + timedelta(seconds=max(0.0, backoff))).isoformat()
+        send_delay = attempts >= q.delay_dsn_after and not m.delay_dsn_sent
+        log.info(
+            "delivery deferred",
+            extra={
+                "id": m.id,
+                "rcpt": m.rcpt,
+                "err": text,
+                "attempts": attempts,
+                "next": next_attempt,
+            },
+        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE msgs SET attempts = ?, next_attempt = ?, last_error = ?, "
+                "delay_dsn_sent = delay_dsn_sent OR ? WHERE id = ?",
+                (attempts, next_attempt, text, int(send_delay), m.id),
+            )
+
+        await self._db(run)
+        if send_delay:
+            await self._dsn(m, "delayed", status, text, remote)
+
+    async def _retire(self, m: QueueMsg, result: str, last_error: str | None = None) -> None:
+        now = self.clock().isoformat()
+
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    f"INSERT INTO retired({COLUMNS}, result, retired_at) "  # noqa: S608
+                    f"SELECT {COLUMNS}, ?, ? FROM msgs WHERE id = ?",
+                    (result, now, m.id),
+                )
+                if last_error is not None:
+                    conn.execute(
+                        "UPDATE retired SET last_error = ? WHERE id = ?", (last_error, m.id)
+                    )
+                conn.execute("DELETE FROM msgs WHERE id = ?", (m.id,))
+                left = conn.execute(
+                    "SELECT count(*) FROM msgs WHERE base_id = ?", (m.base_id,)
+                ).fetchone()[0]
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return int(left) == 0
+
+        if await self._db(run):
+            (self.dir / m.path).unlink(missing_ok=True)
+
+    async def _dsn(self, m: QueueMsg, action: Action, status: str, text: str, remote: str) -> None:
+        notify = (m.notify or "").split(",") if m.notify else None
+        wanted = {"failed": "FAILURE", "delayed": "DELAY"}[action]
+        if notify is not None and (notify == ["NEVER"] or wanted not in notify):
+            return  # RFC 3461 §4.1
+        if not m.mail_from:
+            return  # never a DSN about a DSN (RFC 3461 §6.2)
+        account = m.account or self.config.config.postmaster
+        original = await asyncio.to_thread((self.dir / m.path).read_bytes)
+        dsn = compose_dsn(
+            reporting_mta=self.config.config.hostname,
+            postmaster=f"postmaster@{self.config.config.hostname}",
+            to=m.mail_from,
+            recipients=[
+                DsnRecipient(
+                    m.rcpt,
+                    action,
+                    status,
+                    text,
+                    remote_mta=remote,
+                    orcpt=m.orcpt,
+                )
+            ],
+            original=original,
+            ret=m.dsn_ret,
+            envid=m.dsn_envid,
+            arrival=datetime.fromisoformat(m.queued),
+        )
+        acc = self.store.account(account)
+        if acc.get_mailbox("Inbox") is None:
+            try:
+                await acc.create_mailbox("Inbox")
+            except MailboxExists:
+                pass
+        await acc.deliver("Inbox", dsn, meta={"dsn_for": m.id, "action": action})
+        log.info("dsn delivered", extra={"id": m.id, "account": account, "action": action})
+
+
+def _status(code: int, text: str) -> str:
+    first = text.split(" ", 2)
+    for word in first[:2]:
+        parts = word.split(".")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            return word
+    return f"{code // 100}.0.0" if code >= 400 else "4.0.0"
+
+
+def queue_dir(data_dir: Path) -> Path:
+    return data_dir / "queue"

@@ -1,0 +1,75 @@
+"""A remote MTA for queue tests: aiosmtpd's Controller (a real SMTP server) on loopback, with a
+scripted reply per DATA and optional STARTTLS, recording what it received."""
+
+from __future__ import annotations
+
+import ssl
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpts: list[str]
+    data: bytes
+    tls: bool
+    mail_options: list[str]
+    rcpt_options: list[str]
+
+
+@dataclass
+class Handler:
+    replies: list[str] = field(default_factory=list)  # reply per DATA; "250 OK" once empty
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.rcpt_replies:
+            return self.rcpt_replies[address]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = self.replies.pop(0) if self.replies else "250 OK queued"
+        if reply.startswith("250"):
+            self.received.append(
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    session.ssl is not None,
+                    list(envelope.mail_options),
+                    list(envelope.rcpt_options),
+                )
+            )
+        return reply
+
+
+class Remote:
+    def __init__(self, tls: ssl.SSLContext | None = None, **handler: Any) -> None:
+        self.handler = Handler(**handler)
+        self.port = free_port()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.controller = Controller(
+                self.handler,
+                hostname="127.0.0.1",
+                port=self.port,
+                tls_context=tls,
+                decode_data=False,
+                enable_SMTPUTF8=True,
+                server_hostname="mx.remote.test",
+            )
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
