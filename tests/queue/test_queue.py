@@ -92,7 +92,7 @@ async def test_delivered_and_retired(tmp_path: Path, remote: Remote, store: Stor
         (got,) = remote.handler.received  # one transaction for both recipients
         assert got.rcpts == ["bob@remote.test", "carol@remote.test"]
         assert got.data == MESSAGE
-        assert "SIZE=%d" % len(MESSAGE) in got.mail_options
+        assert f"SIZE={len(MESSAGE)}" in got.mail_options
         assert [r for _, r in await q.retired()] == ["delivered", "delivered"]
         files = [p for p in (tmp_path / "data" / "queue" / "msg").rglob("*") if p.is_file()]
         assert files == []  # the message file is removed once all recipients are done
