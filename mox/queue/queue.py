@@ -39,6 +39,7 @@ __all__ = ["Queue", "QueuedRecipient"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+POLL_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +250,11 @@ class Queue:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
         waiting = [datetime.fromisoformat(m.next_attempt) for m in msgs if m not in due]
+        # Look again at least every few seconds: `mox queue` commands change the database
+        # from another process.
         if not waiting:
-            return 3600.0
-        return max(0.05, min((w - now).total_seconds() for w in waiting))
+            return POLL_SECONDS
+        return max(0.05, min(POLL_SECONDS, *((w - now).total_seconds() for w in waiting)))
 
     async def _deliver(self, group: list[QueueMsg]) -> None:
         try:
