@@ -22,7 +22,7 @@ def install(session: nox.Session, *groups: str) -> None:
 def tests(session: nox.Session) -> None:
     """The whole test suite, integration tests included (Debian parts: scripts/system_deps.py)."""
     session.run("python", "scripts/system_deps.py", "--install", external=True)
-    install(session, "test")
+    install(session, "test", "deploy")  # deploy: ansible-core, ansible-lint (tests/deploy)
     session.run("pytest", *session.posargs)
 
 

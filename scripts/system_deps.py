@@ -26,6 +26,13 @@ PACKAGES: dict[str, str] = {
     "knot-dnsutils": "kdig, to wait for Knot and read its DNSKEY",
     "knot-dnssecutils": "kzonecheck, to validate the zone mox dns zone prints",
     "unbound": "validating resolver in front of Knot (AD bit for dnscheck)",
+    "opendkim-tools": "opendkim-testmsg, independent check of our DKIM signatures (tests/mailauth)",
+    "openssh-server": "sshd as the target host of the Ansible rollout test (tests/deploy)",
+    "python3-venv": "the virtualenv the Ansible role installs mox into on the target",
+    "nix-bin": "nix-instantiate --parse for every .nix file (tests/deploy)",
+    "isync": "mbsync syncing a mailbox both ways (tests/imapserver/test_realclients.py)",
+    "mutt": "mutt reading a message over IMAP COMPRESS=DEFLATE (tests/imapserver)",
+    "fetchmail": "fetchmail reading messages over IMAPS (tests/imapserver)",
 }
 
 

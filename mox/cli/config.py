@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mox.cli.common import load_or_exit
 from mox.config.describe import describe as describe_text
+from mox.config.load import ConfigError, load_config
 from mox.config.schema import schema_json
 
 app = typer.Typer(
@@ -20,9 +20,22 @@ app = typer.Typer(
 @app.command("check")
 def check(
     file: Annotated[Path, typer.Argument(help="Config file to check.")],
+    skip_file_checks: Annotated[
+        bool,
+        typer.Option(
+            "--skip-file-checks",
+            help="Do not require the files the config names to exist (for build-time checks, "
+            "as in the Nix build, where keys are created at service start).",
+        ),
+    ] = False,
 ) -> None:
     """Validate a config file: exit 0, or print `FILE: key.path: message` lines and exit 1."""
-    loaded = load_or_exit(file)
+    try:
+        loaded = load_config(file, check_files=not skip_file_checks)
+    except ConfigError as exc:
+        for line in exc.problems:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
     cfg = loaded.config
     typer.echo(
         f"{file}: ok ({len(cfg.domains)} domains, {len(cfg.accounts)} accounts, "

@@ -194,17 +194,32 @@ def _check_listener_ports(
     return problems
 
 
-def _cross_checks(cfg: Config, name: str, base: Path) -> tuple[list[str], dict[str, AddressTarget]]:
+def _cross_checks(
+    cfg: Config, name: str, base: Path, *, check_files: bool = True
+) -> tuple[list[str], dict[str, AddressTarget]]:
     problems: list[str] = []
     addresses: dict[str, AddressTarget] = {}
 
     def need_file(where: str, path: Path | None) -> None:
+        if not check_files:  # build-time checks (Nix): keys are created at service start
+            return
         if path is not None and not (path if path.is_absolute() else base / path).is_file():
             problems.append(f"{name}: {where}: file {str(path)!r} does not exist")
 
     if cfg.postmaster not in cfg.accounts:
         problems.append(f"{name}: postmaster: account {cfg.postmaster!r} is not in `accounts`")
     need_file("admin_password_file", cfg.admin_password_file)
+    for i, ca_file in enumerate(cfg.tls_ca_files):
+        need_file(f"tls_ca_files[{i}]", ca_file)
+    for tname, transport in cfg.transports.items():
+        if transport.kind != "fail" and not transport.host:
+            problems.append(f"{name}: transports.{tname}.host: required for kind {transport.kind}")
+        need_file(f"transports.{tname}.password_file", transport.password_file)
+    for i, route in enumerate(cfg.routes):
+        if route.transport not in cfg.transports:
+            problems.append(
+                f"{name}: routes[{i}].transport: no transport {route.transport!r} in `transports`"
+            )
     for aname, provider in cfg.acme.items():
         need_file(f"acme.{aname}.ca_file", provider.ca_file)
         if not provider.directory_url.startswith("https://"):
@@ -287,21 +302,24 @@ def _cross_checks(cfg: Config, name: str, base: Path) -> tuple[list[str], dict[s
     return problems, addresses
 
 
-def parse_config(data: dict[str, Any], path: Path) -> LoadedConfig:
-    """Validate already-decoded config data; raises ConfigError."""
+def parse_config(data: dict[str, Any], path: Path, *, check_files: bool = True) -> LoadedConfig:
+    """Validate already-decoded config data; raises ConfigError. `check_files=False` skips the
+    checks that files named by the config exist."""
     name = str(path)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_pydantic_problems(name, exc)) from None
-    problems, addresses = _cross_checks(cfg, name, path.parent)
+    problems, addresses = _cross_checks(cfg, name, path.parent, check_files=check_files)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(cfg, path.absolute(), addresses)
 
 
 def read_config_data(path: Path) -> dict[str, Any]:
-    """Decode a TOML or JSON (by `.json` suffix) config file; raises ConfigError."""
+    """Decode a TOML or JSON config file; raises ConfigError. JSON by `.json` suffix, or by
+    a leading `{` (never valid TOML), so suffix-less temporary copies (Ansible's `validate:`)
+    are read right."""
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -311,7 +329,7 @@ def read_config_data(path: Path) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{name}: not UTF-8 text at byte {exc.start}"]) from None
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -327,6 +345,6 @@ def read_config_data(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{name}: TOML syntax: {exc}"]) from None
 
 
-def load_config(path: Path) -> LoadedConfig:
+def load_config(path: Path, *, check_files: bool = True) -> LoadedConfig:
     """Read, validate and cross-check a config file; raises ConfigError listing every problem."""
-    return parse_config(read_config_data(path), path)
+    return parse_config(read_config_data(path), path, check_files=check_files)
