@@ -30,9 +30,14 @@ class SeqRange:
 
 @dataclass(frozen=True, slots=True)
 class SeqSet:
-    """``sequence-set`` (RFC 9051 §9): sequence numbers or UIDs, ``*`` for the largest."""
+    """``sequence-set`` (RFC 9051 §9): sequence numbers or UIDs, ``*`` for the largest.
+
+    ``saved`` is the SEARCHRES ``$`` (RFC 5182 §2.1, RFC 9051 §6.4.4.1): the UIDs of the last
+    SEARCH with RETURN (SAVE); it has no ranges.
+    """
 
     ranges: tuple[SeqRange, ...]
+    saved: bool = False
 
     def contains(self, n: int, star: int) -> bool:
         """Whether n is in the set, ``*`` meaning star (the largest number in use)."""
@@ -48,7 +53,7 @@ class SeqSet:
     def max_number(self) -> int:
         """Largest explicit number in the set (0 when only ``*``)."""
         return max(
-            [r.start or 0 for r in self.ranges] + [r.end or 0 for r in self.ranges],
+            [0] + [r.start or 0 for r in self.ranges] + [r.end or 0 for r in self.ranges],
         )
 
     def expand(self, star: int) -> Iterator[int]:
@@ -60,6 +65,9 @@ class SeqSet:
             last = max(last, hi)
 
     def __str__(self) -> str:
+        if self.saved:
+            return "$"
+
         def num(n: int | None) -> str:
             return "*" if n is None else str(n)
 
@@ -127,6 +135,9 @@ SimpleFetchName: TypeAlias = Literal[
     "RFC822",
     "RFC822.HEADER",
     "RFC822.TEXT",
+    "MODSEQ",  # RFC 7162 §3.1.4.1
+    "SAVEDATE",  # RFC 8514 §4.2
+    "PREVIEW",  # RFC 8970 §3
 ]
 
 
@@ -242,9 +253,38 @@ class SearchAnd:
     keys: tuple[SearchKey, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SearchModseq:
+    """``MODSEQ [entry-name entry-type] mod-sequence-valzer`` (RFC 7162 §3.1.5)."""
+
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSaveDate:
+    """``SAVEDBEFORE/SAVEDON/SAVEDSINCE date`` (RFC 8514 §4.3)."""
+
+    op: Literal["BEFORE", "ON", "SINCE"]
+    date: date
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSaveDateSupported:
+    """``SAVEDATESUPPORTED`` (RFC 8514 §4.3): all messages, as every mailbox keeps save dates."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchWithin:
+    """``OLDER n`` / ``YOUNGER n`` in seconds relative to now (RFC 5032 §3)."""
+
+    older: bool
+    seconds: int
+
+
 SearchKey: TypeAlias = (
     "SearchAll | SearchFlag | SearchSeq | SearchUid | SearchHeader | SearchBody | SearchDate | "
-    "SearchSize | SearchNot | SearchOr | SearchAnd"
+    "SearchSize | SearchNot | SearchOr | SearchAnd | SearchModseq | SearchSaveDate | "
+    "SearchSaveDateSupported | SearchWithin"
 )
 
 
@@ -328,6 +368,7 @@ class ListCmd(Command):
     select_opts: frozenset[str] = frozenset()
     return_opts: frozenset[str] = frozenset()
     status_items: tuple[str, ...] = ()
+    metadata: tuple[str, ...] = ()  # RFC 9590 RETURN (METADATA (entries))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,6 +382,7 @@ class Lsub(Command):
 class Create(Command):
     NAME: ClassVar[str] = "CREATE"
     mailbox: str
+    special_use: tuple[str, ...] = ()  # RFC 6154 §3 CREATE ... (USE (\Attr))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -375,26 +417,58 @@ class Status(Command):
     items: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class QresyncParams:
+    """``QRESYNC (uidvalidity modseq [known-uids [(seq-match-data)]])`` (RFC 7162 §3.2.5)."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SeqSet | None = None
+    seq_match: tuple[SeqSet, SeqSet] | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Select(Command):
-    """SELECT, or EXAMINE when readonly (RFC 9051 §6.3.2, §6.3.3)."""
+    """SELECT, or EXAMINE when readonly (RFC 9051 §6.3.2, §6.3.3), with the CONDSTORE and
+    QRESYNC select parameters (RFC 7162 §3.1.8, §3.2.5)."""
 
     NAME: ClassVar[str] = "SELECT"
     mailbox: str
     readonly: bool = False
+    condstore: bool = False
+    qresync: QresyncParams | None = None
 
     @property
     def name(self) -> str:
         return "EXAMINE" if self.readonly else "SELECT"
 
 
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One message of an APPEND: flags, date, data; binary for a literal8 (RFC 3516 §4.4)."""
+
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    data: bytes
+    binary: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Append(Command):
+    """APPEND; ``more`` holds the further messages of a MULTIAPPEND (RFC 3502 §6.3.11)."""
+
     NAME: ClassVar[str] = "APPEND"
     mailbox: str
     flags: tuple[str, ...] = ()
     internal_date: datetime | None = None
     message: bytes
+    binary: bool = False
+    more: tuple[AppendMessage, ...] = ()
+
+    @property
+    def messages(self) -> tuple[AppendMessage, ...]:
+        first = AppendMessage(self.flags, self.internal_date, self.message, self.binary)
+        return (first, *self.more)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -440,18 +514,25 @@ class _UidCommand(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fetch(_UidCommand):
+    """FETCH with the modifiers CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4.1, §3.2.6)."""
+
     NAME: ClassVar[str] = "FETCH"
     seqset: SeqSet
     items: tuple[FetchAttr, ...]
+    changed_since: int | None = None
+    vanished: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Store(_UidCommand):
+    """STORE with the UNCHANGEDSINCE modifier (RFC 7162 §3.1.3)."""
+
     NAME: ClassVar[str] = "STORE"
     seqset: SeqSet
     op: Literal["set", "add", "remove"]
     silent: bool = False
     flags: tuple[str, ...]
+    unchanged_since: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -469,3 +550,120 @@ class Copy(_UidCommand):
     NAME: ClassVar[str] = "COPY"
     seqset: SeqSet
     mailbox: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Move(_UidCommand):
+    """MOVE and UID MOVE (RFC 6851 §3, RFC 9051 §6.4.8)."""
+
+    NAME: ClassVar[str] = "MOVE"
+    seqset: SeqSet
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replace(_UidCommand):
+    """REPLACE and UID REPLACE (RFC 8508 §3)."""
+
+    NAME: ClassVar[str] = "REPLACE"
+    seqset: SeqSet
+    mailbox: str
+    message: AppendMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sort(_UidCommand):
+    """SORT and UID SORT (RFC 5256 §3): criteria as (key, reverse), e.g. ("DATE", True)."""
+
+    NAME: ClassVar[str] = "SORT"
+    criteria: tuple[tuple[str, bool], ...]
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thread(_UidCommand):
+    """THREAD and UID THREAD (RFC 5256 §3): REFERENCES or ORDEREDSUBJECT."""
+
+    NAME: ClassVar[str] = "THREAD"
+    algorithm: str
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ESearch(Command):
+    """Multi-mailbox ESEARCH (RFC 7377 §2): IN (filters), RETURN options and search keys."""
+
+    NAME: ClassVar[str] = "ESEARCH"
+    # (kind, mailboxes): kind one of selected, selected-delayed, inboxes, personal, subscribed,
+    # subtree, subtree-one, mailboxes.
+    sources: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    return_opts: tuple[str, ...] = ()
+    charset: str | None = None
+    key: SearchKey = SearchAll()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetQuotaRoot(Command):
+    NAME: ClassVar[str] = "GETQUOTAROOT"  # RFC 9208 §4.3.2
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetQuota(Command):
+    NAME: ClassVar[str] = "GETQUOTA"  # RFC 9208 §4.3.1
+    root: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetQuota(Command):
+    NAME: ClassVar[str] = "SETQUOTA"  # RFC 9208 §4.3.3
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetMetadata(Command):
+    """GETMETADATA (RFC 5464 §4.2) with MAXSIZE and DEPTH options."""
+
+    NAME: ClassVar[str] = "GETMETADATA"
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: str = "0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMetadata(Command):
+    """SETMETADATA (RFC 5464 §4.3): value None (NIL) removes the entry."""
+
+    NAME: ClassVar[str] = "SETMETADATA"
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Compress(Command):
+    NAME: ClassVar[str] = "COMPRESS"  # RFC 4978 §3
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event group of NOTIFY SET (RFC 5465 §6): filter, its mailboxes, and the events
+    (empty for NONE)."""
+
+    filter: str
+    mailboxes: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notify(Command):
+    """NOTIFY NONE (groups empty, none True) or NOTIFY SET [STATUS] groups (RFC 5465 §3)."""
+
+    NAME: ClassVar[str] = "NOTIFY"
+    none: bool = False
+    status: bool = False
+    groups: tuple[NotifyGroup, ...] = ()

@@ -172,6 +172,9 @@ class Cursor:
         return decode_mailbox(data, utf8=self.utf8)
 
     def seqset(self) -> c.SeqSet:
+        if self.take(b"$"):
+            # RFC 5182 §2.1 / RFC 9051 §9: sequence-set =/ seq-last-command ("$")
+            return c.SeqSet((), saved=True)
         m = self.match(abnf.SEQUENCE_SET_RE)
         if m is None:
             raise ImapBad(f"expected sequence set{self.where()}")

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Final
 
 from mox.imap import abnf
 from mox.imap import commands as c
-from mox.imap.cursor import Cursor, parse_date_time
+from mox.imap import parser_ext as ext
+from mox.imap.cursor import Cursor
 from mox.imap.errors import ImapBad
-from mox.imap.parser_selected import copy, fetch, search, store, uid_expunge
+from mox.imap.parser_selected import (
+    copy,
+    fetch,
+    move,
+    replace,
+    search,
+    sort,
+    store,
+    thread,
+    uid_expunge,
+)
 from mox.imap.receiver import RawCommand
 
 _AUTH_RESPONSE_RE: Final = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
@@ -25,14 +35,27 @@ _AUTH_RESPONSE_RE: Final = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 # status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" / "DELETED" / "SIZE"
 # (RFC 9051 §6.3.11)
 # plus RECENT from RFC 3501 §6.3.10.
+# plus HIGHESTMODSEQ (RFC 7162 §3.1.6), APPENDLIMIT (RFC 7889 §3), DELETED-STORAGE (RFC 9208 §4.4).
 STATUS_ITEMS: Final = frozenset(
-    {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT"}
+    {
+        "MESSAGES",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "DELETED",
+        "SIZE",
+        "RECENT",
+        "HIGHESTMODSEQ",
+        "APPENDLIMIT",
+        "DELETED-STORAGE",
+    }
 )
 # list-select-opt (RFC 9051 §6.3.9, RFC 5258 §3.1, RFC 6154 §5.3)
 LIST_SELECT_OPTS: Final = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_SELECT_BASE: Final = frozenset({"SUBSCRIBED", "SPECIAL-USE"})
 # return-option (RFC 9051 §6.3.9, RFC 5258 §3.2, RFC 5819, RFC 6154 §5.1)
-LIST_RETURN_OPTS: Final = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+# and METADATA (RFC 9590 §3)
+LIST_RETURN_OPTS: Final = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS", "METADATA"})
 
 
 def parse_tag(raw: RawCommand) -> str | None:
@@ -139,20 +162,11 @@ def _enable(cur: Cursor, tag: str) -> c.Command:
 
 
 def _one_mailbox(
-    cls: type[c.Create | c.Delete | c.Subscribe | c.Unsubscribe],
+    cls: type[c.Delete | c.Subscribe | c.Unsubscribe],
 ) -> Callable[[Cursor, str], c.Command]:
     def parse(cur: Cursor, tag: str) -> c.Command:
         cur.sp()
         return cls(tag=tag, mailbox=cur.mailbox())
-
-    return parse
-
-
-def _select(readonly: bool) -> Callable[[Cursor, str], c.Command]:
-    def parse(cur: Cursor, tag: str) -> c.Command:
-        # select = "SELECT" SP mailbox [select-params] (RFC 9051 §6.3.2); no parameters are offered.
-        cur.sp()
-        return c.Select(tag=tag, mailbox=cur.mailbox(), readonly=readonly)
 
     return parse
 
@@ -218,6 +232,7 @@ def _list(cur: Cursor, tag: str) -> c.Command:
         patterns.append(cur.list_mailbox())
     returns: set[str] = set()
     status_items: tuple[str, ...] = ()
+    metadata: tuple[str, ...] = ()
     if cur.take(b" "):
         cur.expect(b"RETURN", "RETURN")
         cur.sp()
@@ -230,6 +245,9 @@ def _list(cur: Cursor, tag: str) -> c.Command:
                 if opt == "STATUS":
                     cur.sp()
                     status_items = _status_items(cur)
+                elif opt == "METADATA":
+                    cur.sp()
+                    metadata = _list_metadata(cur)
                 returns.add(opt)
                 if cur.take(b")"):
                     break
@@ -241,7 +259,35 @@ def _list(cur: Cursor, tag: str) -> c.Command:
         select_opts=frozenset(select),
         return_opts=frozenset(returns),
         status_items=status_items,
+        metadata=metadata,
     )
+
+
+def _list_metadata(cur: Cursor) -> tuple[str, ...]:
+    # "METADATA" SP "(" [getmetadata-options SP] entries ")" (RFC 9590 §4); options accepted
+    # and ignored (the values are small).
+    cur.expect(b"(")
+    if cur.peek() == b"(":
+        depth = 0
+        while True:
+            ch = cur.peek()
+            if not ch:
+                raise ImapBad("unterminated METADATA options")
+            depth += {b"(": 1, b")": -1}.get(ch, 0)
+            cur.pos += 1
+            if depth == 0:
+                break
+        cur.sp()
+    entries: list[str] = []
+    nested = cur.take(b"(")
+    while True:
+        entries.append(cur.text(cur.astring("metadata entry"), "metadata entry").lower())
+        if cur.take(b")"):
+            break
+        cur.sp()
+    if nested:
+        cur.expect(b")")
+    return tuple(entries)
 
 
 def _lsub(cur: Cursor, tag: str) -> c.Command:
@@ -250,26 +296,6 @@ def _lsub(cur: Cursor, tag: str) -> c.Command:
     reference = cur.mailbox()
     cur.sp()
     return c.Lsub(tag=tag, reference=reference, pattern=cur.list_mailbox())
-
-
-def _append(cur: Cursor, tag: str) -> c.Command:
-    # append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal (RFC 9051 §6.3.12)
-    cur.sp()
-    mailbox = cur.mailbox()
-    cur.sp()
-    flags: tuple[str, ...] = ()
-    when: datetime | None = None
-    if cur.peek() == b"(":
-        flags = cur.flag_list()
-        cur.sp()
-    if cur.peek() == b'"':
-        when = parse_date_time(cur.quoted())
-        cur.sp()
-    if not cur.at_literal():
-        raise ImapBad("APPEND needs the message as a literal")
-    return c.Append(
-        tag=tag, mailbox=mailbox, flags=flags, internal_date=when, message=cur.literal()
-    )
 
 
 def _plain(
@@ -293,15 +319,15 @@ PARSERS: Final[dict[str, Callable[[Cursor, str], c.Command]]] = {
     "NAMESPACE": _no_args(c.NamespaceCmd),
     "LIST": _list,
     "LSUB": _lsub,
-    "CREATE": _one_mailbox(c.Create),
+    "CREATE": ext.create,
     "DELETE": _one_mailbox(c.Delete),
     "RENAME": _rename,
     "SUBSCRIBE": _one_mailbox(c.Subscribe),
     "UNSUBSCRIBE": _one_mailbox(c.Unsubscribe),
     "STATUS": _status,
-    "SELECT": _select(readonly=False),
-    "EXAMINE": _select(readonly=True),
-    "APPEND": _append,
+    "SELECT": ext.select(readonly=False),
+    "EXAMINE": ext.select(readonly=True),
+    "APPEND": ext.append,
     "IDLE": _no_args(c.Idle),
     "CHECK": _no_args(c.Check),
     "CLOSE": _no_args(c.Close),
@@ -311,6 +337,18 @@ PARSERS: Final[dict[str, Callable[[Cursor, str], c.Command]]] = {
     "STORE": _plain(store, uid=False),
     "SEARCH": _plain(search, uid=False),
     "COPY": _plain(copy, uid=False),
+    "MOVE": _plain(move, uid=False),
+    "REPLACE": _plain(replace, uid=False),
+    "SORT": _plain(sort, uid=False),
+    "THREAD": _plain(thread, uid=False),
+    "GETQUOTAROOT": ext.getquotaroot,
+    "GETQUOTA": ext.getquota,
+    "SETQUOTA": ext.setquota,
+    "GETMETADATA": ext.getmetadata,
+    "SETMETADATA": ext.setmetadata,
+    "COMPRESS": ext.compress,
+    "ESEARCH": ext.esearch,
+    "NOTIFY": ext.notify,
 }
 
 UID_PARSERS: Final[dict[str, Callable[[Cursor, str], c.Command]]] = {
@@ -318,5 +356,9 @@ UID_PARSERS: Final[dict[str, Callable[[Cursor, str], c.Command]]] = {
     "STORE": _plain(store, uid=True),
     "SEARCH": _plain(search, uid=True),
     "COPY": _plain(copy, uid=True),
+    "MOVE": _plain(move, uid=True),
+    "REPLACE": _plain(replace, uid=True),
+    "SORT": _plain(sort, uid=True),
+    "THREAD": _plain(thread, uid=True),
     "EXPUNGE": uid_expunge,
 }

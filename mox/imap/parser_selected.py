@@ -1,4 +1,6 @@
-"""Parsers of the selected-state commands (RFC 9051 §6.4): FETCH, STORE, SEARCH, COPY."""
+"""Parsers of the selected-state commands (RFC 9051 §6.4): FETCH, STORE, SEARCH, COPY, MOVE
+(RFC 6851), REPLACE (RFC 8508), SORT and THREAD (RFC 5256), with the CONDSTORE modifiers
+(RFC 7162), SEARCHRES (RFC 5182), SAVEDATE (RFC 8514) and WITHIN (RFC 5032) keys."""
 
 from __future__ import annotations
 
@@ -18,9 +20,13 @@ _SECTION_PART_RE: Final = re.compile(rb"[1-9][0-9]*(?:\.[1-9][0-9]*)*")
 _SECTION_TEXT_RE: Final = re.compile(rb"[A-Za-z.]+")
 _PARTIAL_RE: Final = re.compile(rb"<([0-9]+)\.([0-9]+)>")
 
-# search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" (RFC 9051 §6.4.4);
-# SAVE belongs to SEARCHRES, which is not offered.
-SEARCH_RETURN_OPTS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+# search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" (RFC 9051 §6.4.4, SAVE is
+# SEARCHRES, RFC 5182 §2.1)
+SEARCH_RETURN_OPTS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+# sort-key = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" / "SUBJECT" / "TO" (RFC 5256 §5),
+# plus DISPLAY (RFC 5957 §3, as Dovecot and Cyrus offer it).
+SORT_KEYS: Final = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAY"})
+THREAD_ALGORITHMS: Final = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
 
 
 # fetch-att macros (RFC 9051 §6.4.5)
@@ -51,6 +57,9 @@ _SIMPLE_FETCH: Final[dict[str, c.SimpleFetchName]] = {
     "RFC822": "RFC822",
     "RFC822.HEADER": "RFC822.HEADER",
     "RFC822.TEXT": "RFC822.TEXT",
+    "MODSEQ": "MODSEQ",
+    "SAVEDATE": "SAVEDATE",
+    "PREVIEW": "PREVIEW",
 }
 
 
@@ -125,7 +134,23 @@ def _fetch_att(cur: Cursor) -> c.FetchAttr:
     simple = _SIMPLE_FETCH.get(name)
     if simple is None:
         raise ImapBad(f"unknown fetch attribute {name}")
+    # RFC 8970 §3: PREVIEW (LAZY); we always have a preview, so LAZY changes nothing.
+    if simple == "PREVIEW" and cur.take(b" (") and not cur.take(b")"):
+        while True:
+            if cur.keyword() != "LAZY":
+                raise ImapBad("unknown PREVIEW modifier")
+            if cur.take(b")"):
+                break
+            cur.sp()
     return c.FetchSimple(simple)
+
+
+def _modseq_value(cur: Cursor, *, zero: bool = True) -> int:
+    # mod-sequence-value = 1*DIGIT (63-bit); mod-sequence-valzer allows 0 (RFC 7162 §7)
+    n = cur.number(big=True)
+    if n == 0 and not zero:
+        raise ImapBad("mod-sequence must not be zero")
+    return n
 
 
 def fetch(cur: Cursor, tag: str, uid: bool) -> c.Command:
@@ -150,7 +175,33 @@ def fetch(cur: Cursor, tag: str, uid: bool) -> c.Command:
         else:
             cur.pos = save
             items.append(_fetch_att(cur))
-    return c.Fetch(tag=tag, uid=uid, seqset=seqset, items=tuple(dict.fromkeys(items)))
+    changed_since: int | None = None
+    vanished = False
+    if cur.take(b" ("):
+        # fetch-modifiers: CHANGEDSINCE (RFC 7162 §3.1.4.1) and VANISHED (§3.2.6)
+        while True:
+            mod = cur.keyword()
+            if mod == "CHANGEDSINCE":
+                cur.sp()
+                changed_since = _modseq_value(cur, zero=True)
+            elif mod == "VANISHED":
+                vanished = True
+            else:
+                raise ImapBad(f"unknown fetch modifier {mod}")
+            if cur.take(b")"):
+                break
+            cur.sp()
+        # RFC 7162 §3.2.6: VANISHED only in UID FETCH and together with CHANGEDSINCE.
+        if vanished and (not uid or changed_since is None):
+            raise ImapBad("VANISHED requires UID FETCH with CHANGEDSINCE")
+    return c.Fetch(
+        tag=tag,
+        uid=uid,
+        seqset=seqset,
+        items=tuple(dict.fromkeys(items)),
+        changed_since=changed_since,
+        vanished=vanished,
+    )
 
 
 def store(cur: Cursor, tag: str, uid: bool) -> c.Command:
@@ -160,6 +211,13 @@ def store(cur: Cursor, tag: str, uid: bool) -> c.Command:
     cur.sp()
     seqset = cur.seqset()
     cur.sp()
+    unchanged_since: int | None = None
+    if cur.take(b"("):
+        # store-modifier: UNCHANGEDSINCE mod-sequence-valzer (RFC 7162 §3.1.3)
+        cur.expect(b"UNCHANGEDSINCE ", "UNCHANGEDSINCE")
+        unchanged_since = _modseq_value(cur, zero=True)
+        cur.expect(b")")
+        cur.sp()
     op: Literal["set", "add", "remove"] = "set"
     if cur.take(b"+"):
         op = "add"
@@ -175,7 +233,15 @@ def store(cur: Cursor, tag: str, uid: bool) -> c.Command:
         while cur.take(b" "):
             found.append(cur.flag(storable=True))
         flags = tuple(dict.fromkeys(found))
-    return c.Store(tag=tag, uid=uid, seqset=seqset, op=op, silent=silent, flags=flags)
+    return c.Store(
+        tag=tag,
+        uid=uid,
+        seqset=seqset,
+        op=op,
+        silent=silent,
+        flags=flags,
+        unchanged_since=unchanged_since,
+    )
 
 
 def copy(cur: Cursor, tag: str, uid: bool) -> c.Command:
@@ -184,6 +250,27 @@ def copy(cur: Cursor, tag: str, uid: bool) -> c.Command:
     seqset = cur.seqset()
     cur.sp()
     return c.Copy(tag=tag, uid=uid, seqset=seqset, mailbox=cur.mailbox())
+
+
+def move(cur: Cursor, tag: str, uid: bool) -> c.Command:
+    # move = "MOVE" SP sequence-set SP mailbox (RFC 9051 §6.4.8, RFC 6851 §4)
+    cur.sp()
+    seqset = cur.seqset()
+    cur.sp()
+    return c.Move(tag=tag, uid=uid, seqset=seqset, mailbox=cur.mailbox())
+
+
+def replace(cur: Cursor, tag: str, uid: bool) -> c.Command:
+    # replace = "REPLACE" SP seq-number SP mailbox append-message (RFC 8508 §6)
+    from mox.imap.parser_ext import append_message  # parser_ext imports this module
+
+    cur.sp()
+    seqset = cur.seqset()
+    if seqset.saved or len(seqset.ranges) != 1 or seqset.ranges[0].start != seqset.ranges[0].end:
+        raise ImapBad("REPLACE takes one message number")
+    cur.sp()
+    mailbox = cur.mailbox()
+    return c.Replace(tag=tag, uid=uid, seqset=seqset, mailbox=mailbox, message=append_message(cur))
 
 
 def uid_expunge(cur: Cursor, tag: str) -> c.Command:
@@ -218,7 +305,7 @@ class _SearchParser:
                 cur.sp()
                 keys.append(self.key(depth + 1))
             return keys[0] if len(keys) == 1 else c.SearchAnd(tuple(keys))
-        if cur.peek() in (b"*",) or cur.peek().isdigit():
+        if cur.peek() in (b"*", b"$") or cur.peek().isdigit():
             return c.SearchSeq(cur.seqset())
         word = cur.keyword()
         simple = _SEARCH_FLAGS.get(word)
@@ -248,6 +335,24 @@ class _SearchParser:
         if word == "UID":
             cur.sp()
             return c.SearchUid(cur.seqset())
+        if word == "MODSEQ":
+            cur.sp()
+            if cur.peek() == b'"':
+                # [SP entry-name SP entry-type-req] (RFC 7162 §3.1.5): accepted, not used.
+                cur.quoted()
+                cur.sp()
+                if cur.keyword() not in ("PRIV", "SHARED", "ALL"):
+                    raise ImapBad("invalid MODSEQ entry type")
+                cur.sp()
+            return c.SearchModseq(_modseq_value(cur, zero=True))
+        if word in ("SAVEDBEFORE", "SAVEDON", "SAVEDSINCE"):
+            cur.sp()
+            return c.SearchSaveDate(word[5:], cur.date())  # type: ignore[arg-type]
+        if word == "SAVEDATESUPPORTED":
+            return c.SearchSaveDateSupported()
+        if word in ("OLDER", "YOUNGER"):
+            cur.sp()
+            return c.SearchWithin(word == "OLDER", cur.number(nonzero=True))
         if word == "NOT":
             cur.sp()
             return c.SearchNot(self.key(depth + 1))
@@ -294,32 +399,82 @@ _SEARCH_DATES: Final[dict[str, tuple[str, bool]]] = {
 }
 
 
+def return_options(cur: Cursor) -> tuple[str, ...]:
+    """``"(" [search-return-opt *(SP search-return-opt)] ")"`` (RFC 9051 §6.4.4)."""
+    cur.expect(b"(")
+    opts: list[str] = []
+    if not cur.take(b")"):
+        while True:
+            opt = cur.keyword()
+            if opt not in SEARCH_RETURN_OPTS:
+                raise ImapBad(f"unknown search return option {opt}")
+            opts.append(opt)
+            if cur.take(b")"):
+                break
+            cur.sp()
+    return tuple(dict.fromkeys(opts))
+
+
+def search_keys(cur: Cursor, charset: str | None) -> c.SearchKey:
+    """``search-key *(SP search-key)``, the implicit AND."""
+    sp = _SearchParser(cur, charset)
+    keys = [sp.key()]
+    while cur.take(b" "):
+        keys.append(sp.key())
+    return keys[0] if len(keys) == 1 else c.SearchAnd(tuple(keys))
+
+
 def search(cur: Cursor, tag: str, uid: bool) -> c.Command:
     # search = "SEARCH" [search-return-opts] SP search-program
     # search-program = ["CHARSET" SP charset SP] search-key *(SP search-key) (RFC 9051 §6.4.4)
     cur.sp()
     return_opts: tuple[str, ...] | None = None
     if cur.take(b"RETURN "):
-        cur.expect(b"(")
-        opts: list[str] = []
-        if not cur.take(b")"):
-            while True:
-                opt = cur.keyword()
-                if opt not in SEARCH_RETURN_OPTS:
-                    raise ImapBad(f"unknown search return option {opt}")
-                opts.append(opt)
-                if cur.take(b")"):
-                    break
-                cur.sp()
+        return_opts = return_options(cur)
         cur.sp()
-        return_opts = tuple(dict.fromkeys(opts))
     charset: str | None = None
     if cur.take(b"CHARSET "):
         charset = cur.text(cur.astring("charset"), "charset").upper()
         cur.sp()
-    sp = _SearchParser(cur, charset)
-    keys = [sp.key()]
-    while cur.take(b" "):
-        keys.append(sp.key())
-    key = keys[0] if len(keys) == 1 else c.SearchAnd(tuple(keys))
+    key = search_keys(cur, charset)
     return c.Search(tag=tag, uid=uid, charset=charset, key=key, return_opts=return_opts)
+
+
+def sort(cur: Cursor, tag: str, uid: bool) -> c.Command:
+    # sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria
+    # sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
+    # sort-criterion = ["REVERSE" SP] sort-key; search-criteria = charset 1*(SP search-key)
+    # (RFC 5256 §5)
+    cur.sp()
+    cur.expect(b"(", "sort criteria")
+    criteria: list[tuple[str, bool]] = []
+    while True:
+        word = cur.keyword()
+        reverse = word == "REVERSE"
+        if reverse:
+            cur.sp()
+            word = cur.keyword()
+        if word not in SORT_KEYS:
+            raise ImapBad(f"unknown sort key {word}")
+        criteria.append((word, reverse))
+        if cur.take(b")"):
+            break
+        cur.sp()
+    cur.sp()
+    charset = cur.text(cur.astring("charset"), "charset").upper()
+    cur.sp()
+    key = search_keys(cur, charset)
+    return c.Sort(tag=tag, uid=uid, criteria=tuple(criteria), charset=charset, key=key)
+
+
+def thread(cur: Cursor, tag: str, uid: bool) -> c.Command:
+    # thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria (RFC 5256 §5)
+    cur.sp()
+    algorithm = cur.keyword()
+    if algorithm not in THREAD_ALGORITHMS:
+        raise ImapBad(f"unknown thread algorithm {algorithm}")
+    cur.sp()
+    charset = cur.text(cur.astring("charset"), "charset").upper()
+    cur.sp()
+    key = search_keys(cur, charset)
+    return c.Thread(tag=tag, uid=uid, algorithm=algorithm, charset=charset, key=key)

@@ -38,7 +38,7 @@ DEFAULT_MAX_SMALL_LITERAL: Final = 64 * 1024
 # leaves the choice between that and closing the connection); beyond it we close.
 DEFAULT_MAX_DISCARD: Final = 1024 * 1024 * 1024
 # Commands whose literals may be large (message data).
-LARGE_LITERAL_COMMANDS: Final = frozenset({"APPEND"})
+LARGE_LITERAL_COMMANDS: Final = frozenset({"APPEND", "REPLACE"})  # RFC 8508 REPLACE
 
 
 @dataclass(frozen=True, slots=True)

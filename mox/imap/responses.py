@@ -220,24 +220,37 @@ class StatusData:
 
 @dataclass(frozen=True, slots=True)
 class SearchData:
-    """``* SEARCH n ...`` (RFC 3501 §7.2.5), for clients that did not enable IMAP4rev2."""
+    """``* SEARCH n ... [(MODSEQ m)]`` (RFC 3501 §7.2.5, RFC 7162 §3.1.5), for clients that did
+    not enable IMAP4rev2; also ``* SORT n ...`` (RFC 5256 §4)."""
 
     numbers: tuple[int, ...]
+    modseq: int | None = None
+    name: str = "SEARCH"
 
     def values(self) -> tuple[Value, ...]:
-        return (Atom("SEARCH"), *self.numbers)
+        out: list[Value] = [Atom(self.name), *self.numbers]
+        if self.modseq is not None:
+            out.append(ListValue((Atom("MODSEQ"), self.modseq)))
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class ESearchData:
-    """``* ESEARCH (TAG "t") [UID] name value ...`` (RFC 9051 §7.3.4, RFC 4731 §3.1)."""
+    """``* ESEARCH (TAG "t" [MAILBOX m UIDVALIDITY n]) [UID] name value ...`` (RFC 9051 §7.3.4,
+    RFC 4731 §3.1, RFC 7377 §2.1)."""
 
     tag: str
     uid: bool
     items: tuple[tuple[str, int | str], ...]
+    mailbox: str | None = None
+    uidvalidity: int = 0
 
     def values(self) -> tuple[Value, ...]:
-        out: list[Value] = [Atom("ESEARCH"), ListValue((Atom("TAG"), Str(self.tag)))]
+        correlator: list[Value] = [Atom("TAG"), Str(self.tag)]
+        if self.mailbox is not None:
+            correlator += [Atom("MAILBOX"), MailboxName(self.mailbox)]
+            correlator += [Atom("UIDVALIDITY"), self.uidvalidity]
+        out: list[Value] = [Atom("ESEARCH"), ListValue(tuple(correlator))]
         if self.uid:
             out.append(Atom("UID"))
         for k, v in self.items:
@@ -246,17 +259,84 @@ class ESearchData:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadData:
+    """``* THREAD (1 2)(3 (4)(5))`` (RFC 5256 §4); text is the rendered thread list."""
+
+    text: str
+
+    def values(self) -> tuple[Value, ...]:
+        return (Atom("THREAD"), Atom(self.text)) if self.text else (Atom("THREAD"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Vanished:
+    """``* VANISHED [(EARLIER)] uid-set`` (RFC 7162 §3.2.10)."""
+
+    uids: str
+    earlier: bool = False
+
+    def values(self) -> tuple[Value, ...]:
+        if self.earlier:
+            return (Atom("VANISHED"), ListValue((Atom("EARLIER"),)), Atom(self.uids))
+        return (Atom("VANISHED"), Atom(self.uids))
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRoot:
+    """``* QUOTAROOT mailbox root ...`` (RFC 9208 §5.2)."""
+
+    mailbox: str
+    roots: tuple[str, ...]
+
+    def values(self) -> tuple[Value, ...]:
+        return (Atom("QUOTAROOT"), MailboxName(self.mailbox), *(Str(r) for r in self.roots))
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """``* QUOTA root (resource usage limit ...)`` (RFC 9208 §5.1)."""
+
+    root: str
+    resources: tuple[tuple[str, int, int], ...]
+
+    def values(self) -> tuple[Value, ...]:
+        flat: list[Value] = []
+        for name, usage, limit in self.resources:
+            flat += [Atom(name), usage, limit]
+        return (Atom("QUOTA"), Str(self.root), ListValue(tuple(flat)))
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """``* METADATA mailbox (entry value ...)`` (RFC 5464 §4.4.1); "" is the server."""
+
+    mailbox: str
+    entries: tuple[tuple[str, Value], ...]
+
+    def values(self) -> tuple[Value, ...]:
+        flat: list[Value] = []
+        for k, v in self.entries:
+            flat += [Str(k), v]
+        return (Atom("METADATA"), MailboxName(self.mailbox), ListValue(tuple(flat)))
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
-    """``* seq FETCH (name value ...)`` (RFC 9051 §7.5.2); names like ``BODY[TEXT]<0>``."""
+    """``* seq FETCH (name value ...)`` (RFC 9051 §7.5.2); names like ``BODY[TEXT]<0>``.
+
+    With ``uidfetch`` the number is a UID and the response is ``UIDFETCH`` (RFC 9586 §3.3).
+    """
 
     seq: int
     items: tuple[tuple[str, Value], ...]
+    uidfetch: bool = False
 
     def values(self) -> tuple[Value, ...]:
         flat: list[Value] = []
         for k, v in self.items:
             flat += [Atom(k), v]
-        return (self.seq, Atom("FETCH"), ListValue(tuple(flat)))
+        kind = "UIDFETCH" if self.uidfetch else "FETCH"
+        return (self.seq, Atom(kind), ListValue(tuple(flat)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +377,11 @@ DataResponse: TypeAlias = (
     | StatusData
     | SearchData
     | ESearchData
+    | ThreadData
+    | Vanished
+    | QuotaRoot
+    | Quota
+    | Metadata
     | Fetch
     | Namespace
     | IdData

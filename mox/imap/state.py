@@ -47,6 +47,14 @@ AUTHENTICATED_AND_SELECTED: Final = frozenset(
         "STATUS",
         "APPEND",
         "IDLE",
+        "GETQUOTAROOT",  # RFC 9208 §4.3
+        "GETQUOTA",
+        "SETQUOTA",
+        "GETMETADATA",  # RFC 5464 §4
+        "SETMETADATA",
+        "COMPRESS",  # RFC 4978 §3
+        "ESEARCH",  # RFC 7377 §2
+        "NOTIFY",  # RFC 5465 §3
     }
 )
 # RFC 9051 §6.4: valid in the selected state only.
@@ -65,6 +73,14 @@ SELECTED_ONLY: Final = frozenset(
         "UID STORE",
         "COPY",
         "UID COPY",
+        "MOVE",  # RFC 6851 §3
+        "UID MOVE",
+        "REPLACE",  # RFC 8508 §3
+        "UID REPLACE",
+        "SORT",  # RFC 5256 §3
+        "UID SORT",
+        "THREAD",
+        "UID THREAD",
     }
 )
 

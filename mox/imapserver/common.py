@@ -2,7 +2,8 @@
 
 Implementation notes:
 - The timeouts are read from this module at use, so tests can shorten them with monkeypatch.
-- Capabilities list only what works; a later change adds the rest of the Go mox's list.
+- Capabilities: the Go mox's list in its order (reference §1.5), then what we add beyond mox (SORT,
+  THREAD, COMPRESS=DEFLATE). The dynamic ones are added per connection (see Session.capabilities).
 """
 
 from __future__ import annotations
@@ -19,23 +20,62 @@ from mox.store import Account, Mailbox
 
 log = logging.getLogger("mox.imapserver")
 
-# RFC 9051 §7.2.2; only what works. The dynamic ones (STARTTLS, AUTH=PLAIN, LOGINDISABLED) are
-# added per connection.
-BASE_CAPABILITIES: Final = (
-    "IMAP4rev2",
-    "IMAP4rev1",
+# RFC 9051 §7.2.2. "{appendlimit}" is replaced by the server's literal limit (RFC 7889 §2: an
+# upper bound we really enforce; the Go mox announces 2^63-1). The -PLUS mechanisms are only
+# announced on TLS connections with a channel binding (RFC 5802 §6).
+CAPABILITIES: Final = (
+    "IMAP4rev2",  # RFC 9051
+    "IMAP4rev1",  # RFC 3501
+    "ENABLE",  # RFC 5161
     "LITERAL+",  # RFC 7888
     "IDLE",  # RFC 2177
     "SASL-IR",  # RFC 4959
+    "BINARY",  # RFC 3516
     "UNSELECT",  # RFC 3691
     "UIDPLUS",  # RFC 4315
-    "ENABLE",  # RFC 5161
-    "ID",  # RFC 2971
-    "NAMESPACE",  # RFC 2342
+    "ESEARCH",  # RFC 4731
+    "SEARCHRES",  # RFC 5182
+    "MOVE",  # RFC 6851
+    "UTF8=ACCEPT",  # RFC 6855
+    "LIST-EXTENDED",  # RFC 5258
     "SPECIAL-USE",  # RFC 6154
+    "CREATE-SPECIAL-USE",  # RFC 6154
+    "LIST-STATUS",  # RFC 5819
+    "AUTH=SCRAM-SHA-256-PLUS",  # RFC 7677, RFC 5802
+    "AUTH=SCRAM-SHA-256",
+    "AUTH=SCRAM-SHA-1-PLUS",
+    "AUTH=SCRAM-SHA-1",
+    "AUTH=CRAM-MD5",  # RFC 2195
+    "ID",  # RFC 2971
+    "APPENDLIMIT={appendlimit}",  # RFC 7889
+    "CONDSTORE",  # RFC 7162
+    "QRESYNC",  # RFC 7162
+    "STATUS=SIZE",  # RFC 8438
+    "QUOTA",  # RFC 9208
+    "QUOTA=RES-STORAGE",  # RFC 9208
+    "METADATA",  # RFC 5464
+    "SAVEDATE",  # RFC 8514
+    "WITHIN",  # RFC 5032
+    "NAMESPACE",  # RFC 2342
+    "LIST-METADATA",  # RFC 9590
+    "MULTIAPPEND",  # RFC 3502
+    "REPLACE",  # RFC 8508
+    "PREVIEW",  # RFC 8970
+    "INPROGRESS",  # RFC 9585
+    "MULTISEARCH",  # RFC 7377
+    "NOTIFY",  # RFC 5465
+    "UIDONLY",  # RFC 9586
+    # Beyond the Go mox:
+    "SORT",  # RFC 5256
+    "THREAD=REFERENCES",  # RFC 5256
+    "THREAD=ORDEREDSUBJECT",  # RFC 5256
+    "COMPRESS=DEFLATE",  # RFC 4978
 )
-# ENABLE-able extensions (RFC 5161 §3.1: only those advertised).
-ENABLEABLE: Final = frozenset({"IMAP4REV2"})
+# ENABLE-able extensions (RFC 5161 §3.1: only those advertised), as the Go mox.
+ENABLEABLE: Final = frozenset(
+    {"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "METADATA", "UIDONLY"}
+)
+ENABLED_NAMES: Final = {"IMAP4REV2": "IMAP4rev2"}
 
 SEPARATOR: Final = "/"  # hierarchy separator, as the Go mox (reference §1.5)
 

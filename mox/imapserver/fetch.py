@@ -8,6 +8,11 @@ Implementation notes:
   (RFC 9051 §6.4.5).
 - UID FETCH always returns UID (RFC 9051 §6.4.9). Messages expunged by another session but not yet
   announced are silently left out (RFC 2180 §4.1.3 allows this).
+- ENVELOPE, BODY, BODYSTRUCTURE and PREVIEW come from the parse cache in the store
+  (``mox.imapserver.parsed``); messages parsed for this FETCH are added to it afterwards, in one
+  write.
+- CONDSTORE (RFC 7162 §3.1.4): MODSEQ item, CHANGEDSINCE (implies MODSEQ), and with QRESYNC the
+  VANISHED modifier, answered from the store's tombstones before the FETCH responses (§3.2.6).
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from mox.imap import commands as c
-from mox.imap.errors import ImapNo
-from mox.imap.responses import NIL, Fetch, Literal, Str, Value, atoms
+from mox.imap.commands import compact_set
+from mox.imap.errors import ImapBad, ImapNo
+from mox.imap.responses import NIL, ListValue, Literal, Str, Value, Vanished, atoms
+from mox.imapserver import parsed as cache
 from mox.imapserver.common import code, internal_date
 from mox.imapserver.message import (
     Part,
-    body_structure,
     decode_transfer_encoding,
-    envelope,
     find_part,
     parse_part,
     select_header_fields,
@@ -36,6 +41,8 @@ if TYPE_CHECKING:
 
 _UID: Final = c.FetchSimple("UID")
 _FLAGS: Final = c.FetchSimple("FLAGS")
+_MODSEQ: Final = c.FetchSimple("MODSEQ")
+_CACHED: Final = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "PREVIEW"})
 
 
 def sets_seen(item: c.FetchAttr) -> bool:
@@ -46,13 +53,22 @@ def sets_seen(item: c.FetchAttr) -> bool:
 
 
 class _Lazy:
-    """The bytes and MIME tree of one message, loaded on first use."""
+    """The bytes, MIME tree and cached parse results of one message, loaded on first use."""
 
-    def __init__(self, account: Account, msg: Message) -> None:
+    def __init__(self, account: Account, msg: Message, cached: cache.Parsed | None = None) -> None:
         self.account = account
         self.msg = msg
         self._data: bytes | None = None
         self._root: Part | None = None
+        self._parsed = cached
+        self.computed: str | None = None  # new cache entry, to be saved
+
+    @property
+    def parsed(self) -> cache.Parsed:
+        if self._parsed is None:
+            self._parsed = cache.compute(self.data)
+            self.computed = cache.dumps(self._parsed)
+        return self._parsed
 
     @property
     def data(self) -> bytes:
@@ -123,10 +139,16 @@ def _content(data: bytes, *, binary: bool = False) -> Value:
 
 
 def fetch_items(
-    account: Account, msg: Message, items: list[c.FetchAttr], *, add_flags: bool
+    account: Account,
+    msg: Message,
+    items: list[c.FetchAttr],
+    *,
+    add_flags: bool,
+    lazy: _Lazy | None = None,
 ) -> list[tuple[str, Value]]:
     """The FETCH response items for one message, in the requested order."""
-    lazy = _Lazy(account, msg)
+    if lazy is None:
+        lazy = _Lazy(account, msg)
     out: list[tuple[str, Value]] = []
     for item in items:
         if isinstance(item, c.FetchSimple):
@@ -140,11 +162,19 @@ def fetch_items(
             elif name == "INTERNALDATE":
                 out.append((name, Str(internal_date(msg.internal_date))))
             elif name == "ENVELOPE":
-                out.append((name, envelope(lazy.root)))
+                out.append((name, lazy.parsed.envelope))
             elif name == "BODYSTRUCTURE":
-                out.append((name, body_structure(lazy.root, extensible=True)))
+                out.append((name, lazy.parsed.bodystructure))
             elif name == "BODY":
-                out.append((name, body_structure(lazy.root, extensible=False)))
+                out.append((name, lazy.parsed.body))
+            elif name == "MODSEQ":
+                out.append((name, ListValue((max(msg.modseq, 1),))))  # RFC 7162 §3.1.4.1
+            elif name == "SAVEDATE":
+                # RFC 8514 §4.2: NIL when the save date is not known.
+                saved = msg.save_date
+                out.append((name, NIL if saved is None else Str(internal_date(saved))))
+            elif name == "PREVIEW":
+                out.append((name, Str(lazy.parsed.preview)))  # RFC 8970 §3
             elif name == "RFC822":
                 out.append((name, _content(lazy.data)))
             elif name == "RFC822.HEADER":
@@ -182,8 +212,22 @@ async def fetch(s: Session, cmd: c.Fetch) -> Ok | None:
     items = list(cmd.items)
     if cmd.uid and _UID not in items:
         items.insert(0, _UID)  # RFC 9051 §6.4.9
+    if cmd.changed_since is not None and _MODSEQ not in items:
+        items.append(_MODSEQ)  # RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ
+    if _MODSEQ in items:
+        s.conn.enable("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
+    if cmd.vanished:
+        if "QRESYNC" not in s.conn.enabled:
+            raise ImapBad("ENABLE QRESYNC first")  # RFC 7162 §3.2.6
+        _send_vanished(s, cmd)
     uids = [uid for _, uid in targets if uid not in sel.expunged]
     msgs = {m.uid: m for m in account.get_messages(sel.mailbox_id, uids)} if uids else {}
+    if cmd.changed_since is not None:
+        since = cmd.changed_since
+        msgs = {u: m for u, m in msgs.items() if m.modseq > since}
+    cached: dict[int, str] = {}
+    if any(isinstance(i, c.FetchSimple) and i.name in _CACHED for i in items):
+        cached = account.get_parsed(m.id for m in msgs.values())
     seen_added: set[int] = set()
     if not sel.readonly and any(sets_seen(i) for i in items):
         unseen = [u for u in uids if u in msgs and "\\Seen" not in msgs[u].flags]
@@ -193,16 +237,37 @@ async def fetch(s: Session, cmd: c.Fetch) -> Ok | None:
                 msgs[m.uid] = m
                 seen_added.add(m.uid)
     with_flags = _FLAGS in items
+    computed: dict[int, str] = {}
     for seq, uid in targets:
         msg = msgs.get(uid)
         if msg is None:
             continue
+        text = cached.get(msg.id)
+        lazy = _Lazy(account, msg, cache.loads(text) if text is not None else None)
         try:
-            out = fetch_items(account, msg, items, add_flags=uid in seen_added and not with_flags)
+            out = fetch_items(
+                account, msg, items, add_flags=uid in seen_added and not with_flags, lazy=lazy
+            )
         except StoreError:
             continue  # expunged by another session since get_messages (RFC 2180 §4.1.3)
+        if uid in seen_added and sel.condstore and _MODSEQ not in items:
+            out.append(("MODSEQ", ListValue((msg.modseq,))))  # RFC 7162 §3.1.4.1
+        if lazy.computed is not None:
+            computed[msg.id] = lazy.computed
         if with_flags or uid in seen_added:
             sel.note_messages([msg])
-        s.send(Fetch(seq, tuple(out)))
+        s.send(sel.fetch_response(seq, uid, out))
         await s.drain()
+    await account.save_parsed(computed)
     return None
+
+
+def _send_vanished(s: Session, cmd: c.Fetch) -> None:
+    """RFC 7162 §3.2.6: UIDs in the set expunged after CHANGEDSINCE, as VANISHED (EARLIER)."""
+    sel = s.require_selected()
+    since = cmd.changed_since or 0
+    _, gone = s.require_account().changes_since(sel.mailbox_id, since)
+    star = max([*sel.uids, *gone, 1])
+    gone = [u for u in gone if cmd.seqset.contains(u, star) and sel.seq_of(u) is None]
+    if gone:
+        s.send(Vanished(compact_set(gone), earlier=True))

@@ -9,6 +9,8 @@ Implementation notes:
 - Deleting the mailbox that this session has selected is refused with NO [INUSE] (RFC 5530); when
   another session deletes it, the selected session gets BYE at its next command (like Dovecot).
 - LIST always returns \\HasChildren or \\HasNoChildren and the special-use attribute (RFC 6154).
+- SELECT with QRESYNC (RFC 7162 §3.2.5) reports what changed since the client's modseq from the
+  store's tombstones: VANISHED (EARLIER) for expunged UIDs, then FETCH for changed messages.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import re
 from typing import TYPE_CHECKING, Final
 
 from mox.imap import commands as c
-from mox.imap.errors import ImapNo
+from mox.imap.commands import compact_set
+from mox.imap.errors import ImapBad, ImapNo
 from mox.imap.responses import (
     Exists,
     Flags,
@@ -29,10 +32,11 @@ from mox.imap.responses import (
     Str,
     Untagged,
     Value,
+    Vanished,
     atoms,
 )
 from mox.imapserver.common import SEPARATOR, Ok, code, get_mailbox
-from mox.imapserver.selected import SelectedMailbox
+from mox.imapserver.selected import SelectedMailbox, sort_flags
 from mox.store import Account, Mailbox
 
 if TYPE_CHECKING:
@@ -75,7 +79,9 @@ def _children(names: set[str], name: str) -> bool:
     return any(n.startswith(prefix) for n in names)
 
 
-def _status_items(account: Account, mb: Mailbox, items: tuple[str, ...]) -> StatusData:
+def status_data(
+    account: Account, mb: Mailbox, items: tuple[str, ...], appendlimit: int = 0
+) -> StatusData:
     st = account.mailbox_status(mb.id)
     values: list[tuple[str, int]] = []
     for item in items:
@@ -92,9 +98,17 @@ def _status_items(account: Account, mb: Mailbox, items: tuple[str, ...]) -> Stat
             values.append((item, st.size))
         elif item == "RECENT":
             values.append((item, 0))
-        elif item == "DELETED":
-            msgs = account.list_messages(mb.id)
-            values.append((item, sum(1 for m in msgs if "\\Deleted" in m.flags)))
+        elif item in ("DELETED", "DELETED-STORAGE"):
+            msgs = [m for m in account.list_messages(mb.id) if "\\Deleted" in m.flags]
+            if item == "DELETED":
+                values.append((item, len(msgs)))
+            else:
+                # RFC 9208 §4.4: storage freed by expunging, in units of 1024 octets.
+                values.append((item, (sum(m.size for m in msgs) + 1023) // 1024))
+        elif item == "HIGHESTMODSEQ":
+            values.append((item, max(st.highest_modseq, 1)))  # RFC 7162 §3.1.6
+        elif item == "APPENDLIMIT":
+            values.append((item, appendlimit))  # RFC 7889 §3
     return StatusData(mb.name, tuple(values))
 
 
@@ -137,9 +151,15 @@ async def list_(s: Session, cmd: c.ListCmd) -> Ok | None:
         if ret_subscribed and name in subscribed:
             attrs.append("\\Subscribed")
         s.send(ListData(tuple(attrs), SEPARATOR, name, extended=tuple(extended)))
-        if cmd.status_items and mb is not None:
-            # RFC 9051 §6.3.9.4 (LIST-STATUS): a STATUS response right after the LIST response.
-            s.send(_status_items(account, mb, cmd.status_items))
+        # RFC 9051 §6.3.9.4 (LIST-STATUS): a STATUS response right after the LIST response, not
+        # for the selected mailbox (RFC 5819 §2: its state comes as unsolicited responses).
+        selected = s.selected is not None and mb is not None and s.selected.mailbox_id == mb.id
+        if cmd.status_items and mb is not None and not selected:
+            s.send(status_data(account, mb, cmd.status_items, s.config.max_literal))
+        if cmd.metadata and mb is not None:
+            from mox.imapserver.extras import metadata_for_list
+
+            s.send(metadata_for_list(s, mb.id, mb.name, cmd.metadata))  # RFC 9590 §3
     return None
 
 
@@ -169,7 +189,13 @@ async def create(s: Session, cmd: c.Create) -> Ok | None:
     if name == INBOX:
         raise ImapNo("INBOX always exists", code("ALREADYEXISTS"))  # RFC 9051 §6.3.4
     before = {mb.name for mb in account.list_mailboxes()}
-    mb = await account.create_mailbox(name)
+    special: str | None = None
+    if cmd.special_use:
+        if len(cmd.special_use) > 1:
+            # RFC 6154 §3: a server may refuse combinations; one per mailbox here.
+            raise ImapNo("only one special-use attribute per mailbox", code("USEATTR"))
+        special = cmd.special_use[0]
+    mb = await account.create_mailbox(name, special)
     # Subscribe the new mailbox and the parents created with it (reference §1.5).
     parts = mb.name.split(SEPARATOR)
     for i in range(1, len(parts) + 1):
@@ -222,26 +248,37 @@ async def unsubscribe(s: Session, cmd: c.Unsubscribe) -> Ok | None:
 async def status(s: Session, cmd: c.Status) -> Ok | None:
     account = s.require_account()
     mb = get_mailbox(account, canonical_name(cmd.mailbox))
-    s.send(_status_items(account, mb, cmd.items))  # RFC 9051 §6.3.11
+    if "HIGHESTMODSEQ" in cmd.items:
+        s.conn.enable("CONDSTORE")  # RFC 7162 §3.1: a CONDSTORE enabling command
+    s.send(status_data(account, mb, cmd.items, s.config.max_literal))  # RFC 9051 §6.3.11
     return None
 
 
 async def select(s: Session, cmd: c.Select) -> Ok | None:
     # RFC 9051 §6.3.2 (SELECT) and §6.3.3 (EXAMINE).
     account = s.require_account()
+    if cmd.qresync is not None and "QRESYNC" not in s.conn.enabled:
+        raise ImapBad("ENABLE QRESYNC first")  # RFC 7162 §3.2.5
+    if cmd.condstore:
+        s.conn.enable("CONDSTORE")  # RFC 7162 §3.1.8: a CONDSTORE enabling command
     if s.selected is not None:
         # RFC 9051 §6.3.2: closing the current mailbox is announced with [CLOSED], even if the
         # new SELECT fails (which leaves the selected state, see mox.imap.state).
         s.deselect()
         s.send(Untagged("OK", "previous mailbox is now closed", code("CLOSED")))
     mb = get_mailbox(account, canonical_name(cmd.mailbox))
-    view = SelectedMailbox(account, mb.id, mb.name, mb.uidvalidity, readonly=cmd.readonly)
+    view = SelectedMailbox(
+        account, mb.id, mb.name, mb.uidvalidity, readonly=cmd.readonly, enabled=s.conn.enabled
+    )
     rev2 = s.conn.rev2
     s.send(Exists(len(view)))
     if not rev2:
         s.send(Recent(0))  # RFC 3501 §6.3.1: required in IMAP4rev1; no \Recent in mox
     s.send(Untagged("OK", "UIDs valid", code("UIDVALIDITY", mb.uidvalidity)))
     s.send(Untagged("OK", "next UID", code("UIDNEXT", max(mb.uidnext, 1))))
+    # RFC 7162 §3.1.2.1: HIGHESTMODSEQ on every SELECT/EXAMINE (never 0, as the Go mox).
+    highest = max(mb.highest_modseq, 1)
+    s.send(Untagged("OK", "highest modseq", code("HIGHESTMODSEQ", highest)))
     flags = view.all_flags()
     s.send(Flags(tuple(flags)))
     permanent: list[str] = [] if cmd.readonly else [*flags, "\\*"]
@@ -259,7 +296,29 @@ async def select(s: Session, cmd: c.Select) -> Ok | None:
         if mb.special_use:
             attrs.append(mb.special_use)
         s.send(ListData(tuple(attrs), SEPARATOR, mb.name))  # RFC 9051 §6.3.2
+    if cmd.qresync is not None and cmd.qresync.uidvalidity == mb.uidvalidity:
+        _qresync(s, view, cmd.qresync)
     s.selected = view
     if cmd.readonly:
         return Ok("EXAMINE completed", code("READ-ONLY"))
     return Ok("SELECT completed", code("READ-WRITE"))
+
+
+def _qresync(s: Session, view: SelectedMailbox, q: c.QresyncParams) -> None:
+    """RFC 7162 §3.2.5.2: what changed since the client's modseq."""
+    changed, vanished = view.account.changes_since(view.mailbox_id, q.modseq)
+    if q.known_uids is not None:
+        star = max([*view.uids, *vanished, 1])
+        vanished = [u for u in vanished if q.known_uids.contains(u, star)]
+    if vanished:
+        s.send(Vanished(compact_set(vanished), earlier=True))
+    for m in changed:
+        seq = view.seq_of(m.uid)
+        if seq is None:
+            continue
+        items: list[tuple[str, Value]] = [
+            ("UID", m.uid),
+            ("FLAGS", atoms(sort_flags(m.flags))),
+            ("MODSEQ", ListValue((m.modseq,))),
+        ]
+        s.send(view.fetch_response(seq, m.uid, items))

@@ -12,6 +12,11 @@ Implementation notes:
 - ``take_updates`` turns the queue into untagged responses: EXPUNGE (only when allowed,
   RFC 9051 §7.5.1 forbids them during FETCH, STORE and SEARCH), EXISTS, FLAGS when new keywords
   appear, and FETCH (FLAGS) for flag changes.
+- The extensions the client enabled (``enabled``, shared with the connection) change the forms:
+  MODSEQ in FETCH after CONDSTORE (RFC 7162 §3.1.2), VANISHED instead of EXPUNGE after QRESYNC
+  (RFC 7162 §3.2.10) or UIDONLY, and UIDFETCH instead of FETCH after UIDONLY (RFC 9586 §3.3).
+- ``saved`` is the SEARCHRES result (RFC 5182): UIDs, so expunges need no bookkeeping; "$" only
+  addresses those still here.
 """
 
 from __future__ import annotations
@@ -20,9 +25,19 @@ import bisect
 from collections.abc import Iterable
 
 from mox.imap.abnf import SYSTEM_FLAGS
-from mox.imap.commands import SeqSet
+from mox.imap.commands import SeqSet, compact_set
 from mox.imap.errors import ImapBad
-from mox.imap.responses import DataResponse, Exists, Expunge, Fetch, Flags, Value, atoms
+from mox.imap.responses import (
+    DataResponse,
+    Exists,
+    Expunge,
+    Fetch,
+    Flags,
+    ListValue,
+    Value,
+    Vanished,
+    atoms,
+)
 from mox.store import Account, Change, Expunged, FlagsChanged, Message, MessageAdded
 
 
@@ -36,8 +51,17 @@ class SelectedMailbox:
     """See the module docstring."""
 
     def __init__(
-        self, account: Account, mailbox_id: int, name: str, uidvalidity: int, *, readonly: bool
+        self,
+        account: Account,
+        mailbox_id: int,
+        name: str,
+        uidvalidity: int,
+        *,
+        readonly: bool,
+        enabled: set[str] | None = None,
     ) -> None:
+        self.enabled: set[str] = set() if enabled is None else enabled
+        self.saved: list[int] = []  # RFC 5182 §2.1: initially empty
         self.account = account
         self.mailbox_id = mailbox_id
         self.name = name
@@ -50,6 +74,27 @@ class SelectedMailbox:
         self.keywords: set[str] = {f for m in messages for f in m.flags if not f.startswith("\\")}
         self.pending: list[Change] = []
         self.expunged: set[int] = set()  # expunged in the store, not yet announced
+
+    @property
+    def condstore(self) -> bool:
+        # RFC 7162 §3.2.3: enabling QRESYNC enables CONDSTORE too.
+        return bool(self.enabled & {"CONDSTORE", "QRESYNC"})
+
+    @property
+    def vanished_form(self) -> bool:
+        """VANISHED instead of EXPUNGE (RFC 7162 §3.2.10, RFC 9586 §3.3)."""
+        return bool(self.enabled & {"QRESYNC", "UIDONLY"})
+
+    @property
+    def uidonly(self) -> bool:
+        return "UIDONLY" in self.enabled
+
+    def fetch_response(self, seq: int, uid: int, items: list[tuple[str, Value]]) -> Fetch:
+        """FETCH, or UIDFETCH after ENABLE UIDONLY (RFC 9586 §3.3: no UID item, the number is
+        the UID)."""
+        if self.uidonly:
+            return Fetch(uid, tuple(i for i in items if i[0] != "UID"), uidfetch=True)
+        return Fetch(seq, tuple(items))
 
     # --- numbering ---
 
@@ -66,8 +111,12 @@ class SelectedMailbox:
         """(seq, uid) pairs addressed by seqset, ascending.
 
         RFC 9051 §6.4.8: UIDs that do not exist are ignored, and "n:*" always includes the highest
-        UID. Sequence numbers must exist (RFC 9051 §9 seq-number; BAD otherwise).
+        UID. Sequence numbers must exist (RFC 9051 §9 seq-number; BAD otherwise). "$" is the
+        saved search result (RFC 5182 §2.1), in both forms.
         """
+        if seqset.saved:
+            saved = set(self.saved)
+            return [(i + 1, u) for i, u in enumerate(self.uids) if u in saved]
         if uid:
             if not self.uids:
                 return []
@@ -136,6 +185,17 @@ class SelectedMailbox:
         self.pending.clear()
 
         out: list[DataResponse] = []
+        if allow_expunge and self.expunged and self.vanished_form:
+            gone = sorted(u for u in self.expunged if self.seq_of(u) is not None)
+            for u in gone:
+                seq = self.seq_of(u)
+                if seq is not None:
+                    del self.uids[seq - 1]
+                self.flags.pop(u, None)
+                self.modseqs.pop(u, None)
+            if gone:
+                out.append(Vanished(compact_set(gone)))  # RFC 7162 §3.2.10
+            self.expunged.clear()
         if allow_expunge and self.expunged:
             # RFC 9051 §7.5.1: each EXPUNGE renumbers the messages after it; send them in order.
             for u in sorted(self.expunged):
@@ -174,7 +234,9 @@ class SelectedMailbox:
             if fetch_uid:
                 items.append(("UID", u))
             items.append(("FLAGS", atoms(sort_flags(flags))))
-            fetches.append(Fetch(seq, tuple(items)))
+            if self.condstore:
+                items.append(("MODSEQ", ListValue((modseq,))))  # RFC 7162 §3.1.4.1
+            fetches.append(self.fetch_response(seq, u, items))
         if new_keywords:
             out.append(Flags(tuple(self.all_flags())))  # RFC 9051 §7.3.5
         out += fetches

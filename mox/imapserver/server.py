@@ -10,6 +10,9 @@ Implementation notes:
   LOGIN/AUTHENTICATE answer NO [PRIVACYREQUIRED] (RFC 9051 §6.2.3, RFC 5530).
 - Session tasks are tracked per server so ``stop_imap_server`` can end them;
   ``asyncio.Server.close`` alone leaves established connections running on Python 3.11.
+- ``limiter`` (shared with SMTP, ``mox.ratelimit.ConnectionLimiter``) bounds connections per IP
+  class; a connection over the limit gets ``* BYE`` and is closed.
+- ``junk_flags``: $Junk/$NotJunk on COPY/MOVE by destination name (None turns it off).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import weakref
 from mox.auth.login import Authenticator
 from mox.imapserver.session import ServerConfig, Session
 from mox.imapserver.transport import Transport
+from mox.ratelimit import ConnectionLimiter
 from mox.store import Store
+from mox.store.junkflags import DEFAULT_JUNK_FLAG_RULES, JunkFlagRules
 
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.Server, set[asyncio.Task[None]]] = (
     weakref.WeakKeyDictionary()
@@ -39,6 +44,8 @@ async def start_imap_server(
     implicit_tls: bool,
     require_starttls: bool,
     max_literal: int = 100 * 1024 * 1024,
+    limiter: ConnectionLimiter | None = None,
+    junk_flags: JunkFlagRules | None = DEFAULT_JUNK_FLAG_RULES,
 ) -> asyncio.Server:
     """Listen for IMAP on host:port; returns the (serving) asyncio.Server."""
     if implicit_tls and ssl_context is None:
@@ -53,6 +60,8 @@ async def start_imap_server(
         implicit_tls=implicit_tls,
         require_starttls=require_starttls,
         max_literal=max_literal,
+        limiter=limiter,
+        junk_flags=junk_flags,
     )
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()

@@ -17,15 +17,12 @@ Implementation notes:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from mox.auth.login import Authenticator
-from mox.auth.sasl import PlainServer, SaslChallenge, SaslError
 from mox.imap import commands as c
 from mox.imap.connection import CLOSED, ClientLine, ImapConnection, InvalidCommand
 from mox.imap.errors import ImapBad, ImapBye, ImapError, ImapNo
@@ -43,11 +40,23 @@ from mox.imap.responses import (
     Untagged,
 )
 from mox.imap.state import State
-from mox.imapserver import append, common, fetch, idle, mailboxes, messages, search
+from mox.imapserver import (
+    append,
+    auth,
+    common,
+    extras,
+    fetch,
+    idle,
+    mailboxes,
+    messages,
+    notify,
+    search,
+    sort,
+)
 from mox.imapserver.common import (
-    BASE_CAPABILITIES,
+    CAPABILITIES,
     ENABLEABLE,
-    MAX_FAILED_LOGINS,
+    ENABLED_NAMES,
     ConnectionClosed,
     Ok,
     code,
@@ -55,6 +64,7 @@ from mox.imapserver.common import (
 )
 from mox.imapserver.selected import SelectedMailbox
 from mox.imapserver.transport import Transport
+from mox.ratelimit import ConnectionLimiter
 from mox.store import (
     Account,
     Change,
@@ -65,10 +75,15 @@ from mox.store import (
     Store,
     StoreError,
 )
+from mox.store.junkflags import DEFAULT_JUNK_FLAG_RULES, JunkFlagRules
 
 TLS_HANDSHAKE_TIMEOUT: Final = 30.0
 # Commands during which EXPUNGE responses must not be sent (RFC 9051 §7.5.1).
 _NO_EXPUNGE: Final = frozenset({"FETCH", "STORE", "SEARCH"})
+# Commands that take message sequence numbers; refused after ENABLE UIDONLY (RFC 9586 §3.2).
+_SEQUENCE_COMMANDS: Final = frozenset(
+    {"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "REPLACE", "SORT", "THREAD"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,8 @@ class ServerConfig:
     implicit_tls: bool
     require_starttls: bool
     max_literal: int
+    limiter: ConnectionLimiter | None = None
+    junk_flags: JunkFlagRules | None = DEFAULT_JUNK_FLAG_RULES
 
 
 class Session:
@@ -98,6 +115,7 @@ class Session:
         self.changed = asyncio.Event()
         self.failed_logins = 0
         self.after_response: Callable[[], Awaitable[None]] | None = None
+        self.notify: notify.NotifyState | None = None
         self._mailboxes_changed = False
         self._closing = False
 
@@ -112,9 +130,14 @@ class Session:
         except ConnectionError as e:
             raise ConnectionClosed(str(e)) from e
 
-    def capabilities(self) -> list[str]:
-        caps = list(BASE_CAPABILITIES)
-        if self.conn.state is State.NOT_AUTHENTICATED:
+    def capabilities(self, *, authenticated: bool = False) -> list[str]:
+        plus = self.tls and bool(auth.sasl_context(self).channel_bindings)
+        caps = []
+        for cap in CAPABILITIES:
+            if cap.endswith("-PLUS") and not plus:
+                continue  # RFC 5802 §6: only with a channel binding to offer
+            caps.append(cap.format(appendlimit=self.config.max_literal))
+        if not authenticated and self.conn.state is State.NOT_AUTHENTICATED:
             if not self.tls and self.config.ssl_context is not None:
                 caps.append("STARTTLS")  # RFC 9051 §6.2.1
             if self.tls or not self.config.require_starttls:
@@ -183,6 +206,8 @@ class Session:
         if any(isinstance(ch, MailboxesChanged) for ch in changes):
             self._mailboxes_changed = True
             relevant = relevant or self.selected is not None
+        if self.notify is not None and self.notify.on_changes(changes, self.selected):
+            relevant = True
         if relevant:
             self.changed.set()
 
@@ -190,8 +215,11 @@ class Session:
         self.selected = None
 
     def flush_updates(self, *, allow_expunge: bool = True) -> None:
-        """Send untagged responses for changes to the selected mailbox."""
+        """Send untagged responses for changes to the selected mailbox (and NOTIFY events)."""
         self.changed.clear()
+        if self.notify is not None and self.account is not None:
+            for resp in self.notify.take_updates(self.account, self.selected):
+                self.send(resp)
         sel = self.selected
         if sel is None:
             self._mailboxes_changed = False
@@ -214,7 +242,19 @@ class Session:
             "imap connection",
             extra={"remote": self.io.remote_ip, "hostname": self.config.hostname, "tls": self.tls},
         )
+        ip = self.io.remote_ip
+        limiter = self.config.limiter
+        if limiter is not None and not limiter.open(ip):
+            log.info("imap connection refused, too many", extra={"remote": ip})
+            self.io.write(b"* BYE too many connections from your network, try later\r\n")
+            self.io.close()
+            return
         try:
+            if self.config.authenticator.throttled(ip):
+                # As the Go mox: an IP over the failed-login limit is turned away at once.
+                self.send(Untagged("BYE", "too many authentication failures, try later"))
+                await self.drain()
+                return
             greeting = Untagged("OK", "mox imap", self.capability_code())
             self.send(greeting)
             while not self._closing:
@@ -224,7 +264,11 @@ class Session:
                 if ev is NEED_DATA:
                     await self.drain()
                     try:
-                        await self.read_more()
+                        if self.notify is not None and self.notify.active:
+                            # RFC 5465 §3: events are sent as they happen, between commands too.
+                            await notify.wait_for_input(self)
+                        else:
+                            await self.read_more()
                     except ImapBye as e:
                         self.send(Untagged("BYE", e.text, e.code))
                         break
@@ -251,6 +295,8 @@ class Session:
         finally:
             if self.account is not None:
                 self.account.remove_listener(self.on_changes)
+            if limiter is not None:
+                limiter.close(ip)
             self.io.close()
 
     def _invalid(self, ev: InvalidCommand) -> None:
@@ -271,6 +317,9 @@ class Session:
         handler = COMMANDS[type(cmd)]
         try:
             try:
+                if "UIDONLY" in self.conn.enabled and cmd.name in _SEQUENCE_COMMANDS:
+                    # RFC 9586 §3.2: message sequence numbers are not allowed.
+                    raise ImapBad("use UID commands", code("UIDREQUIRED"))
                 result = await handler(self, cmd)
             finally:
                 if self.conn.state is State.SELECTED and self.selected is not None:
@@ -363,62 +412,6 @@ async def _starttls(s: Session, cmd: c.StartTls) -> Ok | None:
     return Ok("begin TLS negotiation now")
 
 
-def _check_privacy(s: Session) -> None:
-    if not s.tls and s.config.require_starttls:
-        # RFC 9051 §6.2.3 LOGINDISABLED; RFC 5530 PRIVACYREQUIRED
-        raise ImapNo("use STARTTLS first", code("PRIVACYREQUIRED"))
-
-
-async def _login_common(s: Session, username: str, password: str) -> Ok:
-    name = await s.config.authenticator.login(
-        username, password, remote_ip=s.io.remote_ip, protocol="imap"
-    )
-    if name is None:
-        s.failed_logins += 1
-        log.info("imap login failed", extra={"user": username, "remote": s.io.remote_ip})
-        if s.failed_logins >= MAX_FAILED_LOGINS:
-            raise ImapBye("too many failed logins")
-        raise ImapNo("invalid credentials", code("AUTHENTICATIONFAILED"))  # RFC 5530
-    s.set_account(name, username)
-    log.info("imap login", extra={"user": username, "account": name})
-    # RFC 9051 §6.2.3: a CAPABILITY response code in the tagged OK saves a round trip. The state is
-    # still "not authenticated" here, so compute the list as it will be after the OK.
-    caps = tuple(Atom(x) for x in BASE_CAPABILITIES)
-    return Ok("authenticated", ResponseCode("CAPABILITY", caps))
-
-
-async def _login(s: Session, cmd: c.Login) -> Ok | None:
-    _check_privacy(s)
-    return await _login_common(s, cmd.username, cmd.password)
-
-
-def _b64(data: bytes) -> bytes:
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise ImapBad("invalid base64") from e
-
-
-async def _authenticate(s: Session, cmd: c.Authenticate) -> Ok | None:
-    # RFC 9051 §6.2.2, SASL-IR (RFC 4959), PLAIN (RFC 4616).
-    if cmd.mechanism != "PLAIN":
-        raise ImapNo("unsupported authentication mechanism", code("CANNOT"))
-    _check_privacy(s)
-    mech = PlainServer()
-    try:
-        initial = None if cmd.initial_response is None else _b64(cmd.initial_response)
-        result = mech.start(initial)
-        while isinstance(result, SaslChallenge):
-            s.send(Continuation(data=result.data))
-            line = await s.read_client_line()
-            if line == b"*":
-                raise ImapBad("authentication cancelled")  # RFC 9051 §6.2.2
-            result = mech.step(_b64(line))
-    except SaslError as e:
-        raise ImapNo(f"authentication failed: {e}", code("AUTHENTICATIONFAILED")) from e
-    return await _login_common(s, result.username, result.password)
-
-
 # --- authenticated state, small ones ---
 
 
@@ -428,7 +421,9 @@ async def _enable(s: Session, cmd: c.Enable) -> Ok | None:
     for cap in cmd.capabilities:
         if cap in ENABLEABLE and cap not in s.conn.enabled:
             s.conn.enable(cap)
-            done.append("IMAP4rev2" if cap == "IMAP4REV2" else cap)
+            done.append(ENABLED_NAMES.get(cap, cap))
+            if cap == "QRESYNC":
+                s.conn.enable("CONDSTORE")  # RFC 7162 §3.2.3
     s.send(Enabled(tuple(done)))
     return None
 
@@ -446,8 +441,8 @@ COMMANDS: Final[dict[type[c.Command], Handler]] = {
     c.Logout: _logout,
     c.Id: _id,
     c.StartTls: _starttls,
-    c.Login: _login,
-    c.Authenticate: _authenticate,
+    c.Login: auth.login,
+    c.Authenticate: auth.authenticate,
     c.Enable: _enable,
     c.NamespaceCmd: _namespace,
     c.ListCmd: mailboxes.list_,
@@ -467,6 +462,18 @@ COMMANDS: Final[dict[type[c.Command], Handler]] = {
     c.Expunge: messages.expunge,
     c.Store: messages.store,
     c.Copy: messages.copy,
+    c.Move: messages.move,
+    c.Replace: append.replace,
     c.Fetch: fetch.fetch,
     c.Search: search.search,
+    c.ESearch: search.esearch,
+    c.Sort: sort.sort,
+    c.Thread: sort.thread,
+    c.GetQuotaRoot: extras.getquotaroot,
+    c.GetQuota: extras.getquota,
+    c.SetQuota: extras.setquota,
+    c.GetMetadata: extras.getmetadata,
+    c.SetMetadata: extras.setmetadata,
+    c.Compress: extras.compress,
+    c.Notify: notify.notify,
 }

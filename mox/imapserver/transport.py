@@ -8,12 +8,17 @@ Implementation notes:
   them, so a client that pipelines faster than we execute cannot make us buffer without bound.
 - ``read()`` only waits and then takes the buffer synchronously: cancelling a waiting read (IDLE
   waits for input or a mailbox change) loses nothing.
+- COMPRESS=DEFLATE (RFC 4978): after ``start_compress`` input is inflated as it arrives and output
+  is collected and deflated at ``flush`` (called by ``drain`` and ``close``), ending each flush
+  with a sync flush (RFC 4978 §4: the peer must be able to decode all we sent so far), so a
+  response is never stuck in the compressor. Raw deflate, no zlib header (RFC 1951).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from collections.abc import Callable
 from typing import Final
 
@@ -33,6 +38,9 @@ class Transport(asyncio.Protocol):
         self._write_waiter: asyncio.Future[None] | None = None
         self._paused_writing = False
         self.peer: tuple[str, int] | None = None
+        self._inflate: zlib._Decompress | None = None
+        self._deflate: zlib._Compress | None = None
+        self._out: list[bytes] = []
 
     # --- asyncio.Protocol ---
 
@@ -45,6 +53,14 @@ class Transport(asyncio.Protocol):
         self._on_connect(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._inflate is not None:
+            try:
+                data = self._inflate.decompress(data)
+            except zlib.error:
+                self._eof = True
+                self._readable.set()
+                self.close()
+                return
         self._buf += data
         self._readable.set()
         if len(self._buf) > HIGH_WATER and not self._paused_reading and self.transport:
@@ -104,12 +120,37 @@ class Transport(asyncio.Protocol):
         """Drop buffered input (after STARTTLS)."""
         self.take()
 
+    @property
+    def compressed(self) -> bool:
+        return self._deflate is not None
+
+    def start_compress(self) -> None:
+        """Switch both directions to raw DEFLATE (RFC 4978 §3)."""
+        self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        if self._buf:  # sent by the client after our OK, already compressed
+            raw, self._buf = bytes(self._buf), bytearray()
+            self.data_received(raw)
+
     def write(self, data: bytes) -> None:
+        if self._deflate is not None:
+            self._out.append(data)
+            return
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
+    def flush(self) -> None:
+        """Deflate and send what was written since the last flush."""
+        if self._deflate is None or not self._out:
+            return
+        data, self._out = b"".join(self._out), []
+        out = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(out)
+
     async def drain(self) -> None:
-        """Wait while the write buffer is above its high-water mark."""
+        """Send pending output; wait while the write buffer is above its high-water mark."""
+        self.flush()
         if self.transport is None or self.transport.is_closing():
             raise ConnectionResetError("connection closed")
         if self._paused_writing:
@@ -134,5 +175,6 @@ class Transport(asyncio.Protocol):
         self.transport = new
 
     def close(self) -> None:
+        self.flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from mox.store import files, txn
+from mox.store import files, fulltext, txn
 from mox.store.changes import Change, Listener
 from mox.store.db import (
     MAILBOX_SELECT,
@@ -33,6 +33,7 @@ from mox.store.db import (
     message_from_row,
     migrate,
 )
+from mox.store.junkflags import JunkFlagRules
 from mox.store.models import (
     Mailbox,
     MailboxNotFound,
@@ -97,6 +98,8 @@ class Account:
         # Counters for tests and metrics: batches handed to the writer, transactions committed.
         self.batch_count = 0
         self.commit_count = 0
+        # Set from the config by the server: storage quota in bytes (None: unlimited).
+        self.quota: int | None = None
 
     def __repr__(self) -> str:
         return f"<Account {self.name!r} {str(self.dir)!r}>"
@@ -199,6 +202,68 @@ class Account:
         when = datetime.now(UTC).isoformat()
         await self._submit(lambda c, fx: txn.record_outgoing(c, fx, rcpts, when))
 
+    def disk_usage(self) -> int:
+        """Bytes of all messages of the account (RFC 9208 STORAGE usage)."""
+        row = self._rconn.execute(
+            "SELECT coalesce(sum(size), 0) FROM messages WHERE expunged = 0"
+        ).fetchone()
+        return int(row[0])
+
+    def changes_since(self, mailbox_id: int, modseq: int) -> tuple[list[Message], list[int]]:
+        """Messages changed (or added) after modseq, and UIDs expunged after it (RFC 7162 §3.1.4,
+        §3.2.5.2): tombstones keep the modseq of their expunge."""
+        rows = self._rconn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND expunged = 0 "  # noqa: S608
+            "AND modseq > ? ORDER BY uid",
+            (mailbox_id, modseq),
+        ).fetchall()
+        gone = self._rconn.execute(
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND expunged = 1 AND modseq > ? "
+            "ORDER BY uid",
+            (mailbox_id, modseq),
+        ).fetchall()
+        return [message_from_row(r) for r in rows], [int(r[0]) for r in gone]
+
+    def fts_search(self, mailbox_id: int, needle: str, *, text: bool) -> set[int] | None:
+        """UIDs of indexed messages whose body (text: also headers) contains needle,
+        case-insensitively; None when needle is empty (everything matches). Messages in
+        ``unindexed_uids`` must be checked by reading them."""
+        cond = fulltext.match_expression(needle, text=text)
+        if cond is None:
+            return None
+        sql, value = cond
+        rows = self._rconn.execute(
+            "SELECT m.uid FROM fts JOIN messages m ON m.id = fts.rowid "  # noqa: S608
+            f"WHERE m.mailbox_id = :mailbox AND m.expunged = 0 AND {sql}",
+            {"mailbox": mailbox_id, "needle": value},
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def unindexed_uids(self, mailbox_id: int) -> set[int]:
+        """Messages not in the full-text index (stored before it existed)."""
+        rows = self._rconn.execute(
+            "SELECT uid FROM messages WHERE mailbox_id = ? AND expunged = 0 AND indexed = 0",
+            (mailbox_id,),
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def get_parsed(self, message_ids: Iterable[int]) -> dict[int, str]:
+        """The cached parse results (opaque text saved by save_parsed) of messages that have one."""
+        rows = self._rconn.execute(
+            "SELECT message_id, data FROM message_parsed "
+            "WHERE message_id IN (SELECT value FROM json_each(?))",
+            (txn.uids_json(list(message_ids)),),
+        ).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def get_annotations(self, mailbox_id: int) -> dict[str, tuple[bytes, bool]]:
+        """METADATA entries of a mailbox (0: the server), name -> (value, is_text)."""
+        rows = self._rconn.execute(
+            "SELECT name, value, is_text FROM annotations WHERE mailbox_id = ? ORDER BY name",
+            (mailbox_id,),
+        ).fetchall()
+        return {str(r[0]): (bytes(r[1]), bool(r[2])) for r in rows}
+
     def get_credentials(self) -> Credentials | None:
         from mox.auth.password import Credentials
 
@@ -215,11 +280,14 @@ class Account:
         flags: Iterable[str] = (),
         internal_date: datetime | None = None,
         meta: Mapping[str, Any] | None = None,
+        replace: tuple[int, int] | None = None,
     ) -> Message:
         """Add a message; durable (file, directory and row) when this returns.
 
         `meta` is JSON-able delivery metadata (envelope, DSN parameters, remote IP, TLS), kept
-        with the message for the queue, reputation and the junk filter.
+        with the message for the queue, reputation and the junk filter. `replace` is a
+        (mailbox id, uid) expunged in the same transaction (RFC 8508 REPLACE). The message's
+        text goes into the full-text index in the same transaction.
         """
         self._check_open()
         name = normalize_mailbox_name(mailbox_name)
@@ -229,10 +297,17 @@ class Account:
         data = bytes(data)
         rel = files.new_message_path()
         path = self.dir / rel
-        await asyncio.to_thread(files.write_message, path, data)
+
+        def write() -> tuple[str, str]:
+            files.write_message(path, data)
+            return fulltext.extract_text(data)
+
+        text = await asyncio.to_thread(write)
 
         def fn(conn: sqlite3.Connection, fx: Effects) -> Message:
-            return txn.deliver(conn, fx, name, rel, len(data), nflags, date, meta_text)
+            return txn.deliver(
+                conn, fx, name, rel, len(data), nflags, date, meta_text, text, replace
+            )
 
         return await self._submit(fn, fsync_dir=path.parent, own_file=rel)
 
@@ -269,19 +344,82 @@ class Account:
             lambda c, fx: txn.store_flags(c, fx, mailbox_id, uidlist, op, nflags)
         )
 
+    async def store_flags_conditional(
+        self,
+        mailbox_id: int,
+        uids: Iterable[int],
+        op: Literal["set", "add", "remove"],
+        flags: Iterable[str],
+        unchanged_since: int,
+    ) -> tuple[list[Message], list[int]]:
+        """store_flags, leaving messages with a modseq above unchanged_since alone; returns the
+        changed messages and the UIDs that were not changed for that reason (RFC 7162 §3.1.3)."""
+        if op not in ("set", "add", "remove"):
+            raise ValueError(f"unknown flag operation {op!r}")
+        uidlist = list(uids)
+        nflags = normalize_flags(flags)
+        modified: list[int] = []
+
+        def fn(c: sqlite3.Connection, fx: Effects) -> list[Message]:
+            modified.clear()
+            return txn.store_flags(
+                c, fx, mailbox_id, uidlist, op, nflags, unchanged_since, modified
+            )
+
+        changed = await self._submit(fn)
+        return changed, sorted(modified)
+
     async def expunge(self, mailbox_id: int, uids: Iterable[int] | None = None) -> list[int]:
         """Remove the \\Deleted messages (among uids if given); their files go after the commit."""
         uidlist = None if uids is None else list(uids)
         return await self._submit(lambda c, fx: txn.expunge(c, fx, mailbox_id, uidlist))
 
     async def copy_messages(
-        self, src_mailbox_id: int, uids: Iterable[int], dst_mailbox_name: str
+        self,
+        src_mailbox_id: int,
+        uids: Iterable[int],
+        dst_mailbox_name: str,
+        *,
+        junk_flags: JunkFlagRules | None = None,
     ) -> list[tuple[int, int]]:
         uidlist = list(uids)
         dst = normalize_mailbox_name(dst_mailbox_name)
+        junk = junk_flags
         return await self._submit(
-            lambda c, fx: txn.copy_messages(c, fx, self.dir, src_mailbox_id, uidlist, dst)
+            lambda c, fx: txn.copy_messages(c, fx, self.dir, src_mailbox_id, uidlist, dst, junk)
         )
+
+    async def move_messages(
+        self,
+        src_mailbox_id: int,
+        uids: Iterable[int],
+        dst_mailbox_name: str,
+        *,
+        junk_flags: JunkFlagRules | None = None,
+    ) -> list[tuple[int, int]]:
+        """Move atomically (RFC 6851): (src uid, new uid) pairs; the sources become tombstones.
+
+        With junk_flags, the copies get $Junk/$NotJunk by the destination's name (as the Go mox's
+        AutomaticJunkFlags; also for copy_messages)."""
+        uidlist = list(uids)
+        dst = normalize_mailbox_name(dst_mailbox_name)
+        junk = junk_flags
+        return await self._submit(
+            lambda c, fx: txn.move_messages(c, fx, src_mailbox_id, uidlist, dst, junk)
+        )
+
+    async def save_parsed(self, items: Mapping[int, str]) -> None:
+        """Cache parse results by message id (ignored for messages that are gone)."""
+        if items:
+            data = dict(items)
+            await self._submit(lambda c, fx: txn.save_parsed(c, fx, data))
+
+    async def set_annotations(
+        self, mailbox_id: int, entries: Iterable[tuple[str, bytes | None, bool]]
+    ) -> None:
+        """Set (or with value None remove) METADATA entries (RFC 5464 §4.3) in one transaction."""
+        items = list(entries)
+        await self._submit(lambda c, fx: txn.set_annotations(c, fx, mailbox_id, items))
 
     async def set_credentials(self, creds: Credentials) -> None:
         text = creds.to_text()

@@ -52,7 +52,7 @@ MAILBOX_SELECT = (
     "s.name IS NOT NULL AS subscribed "
     "FROM mailboxes m LEFT JOIN subscriptions s ON s.name = m.name"
 )
-MESSAGE_COLUMNS = "id, mailbox_id, uid, modseq, flags, internal_date, size, path"
+MESSAGE_COLUMNS = "id, mailbox_id, uid, modseq, flags, internal_date, size, path, savedate"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -118,6 +118,7 @@ def message_from_row(row: tuple[Any, ...]) -> Message:
         internal_date=datetime.fromisoformat(row[5]),
         size=row[6],
         path=row[7],
+        save_date=None if row[8] is None else datetime.fromisoformat(row[8]),
     )
 
 
@@ -194,9 +195,36 @@ def _m2_smtp_meta(db: sqlite_utils.Database) -> None:
     db.table("recipients_sent").create_index(["first_sent"])
 
 
+def _m3_imap(db: sqlite_utils.Database) -> None:
+    # What the IMAP extensions need (reference §1.5, §1.8):
+    # - savedate: when the message was saved to its mailbox (RFC 8514 SAVEDATE); NULL for messages
+    #   from before this migration (SEARCH SAVEDBEFORE etc. then use the internal date).
+    # - indexed: 1 when the message's text is in the full-text index (messages delivered before
+    #   this migration are searched by reading their file).
+    # - message_parsed: the IMAP layer's cache of ENVELOPE/BODYSTRUCTURE/PREVIEW, opaque to the
+    #   store, so a FETCH does not re-parse the message.
+    # - fts: full-text index (SQLite FTS5, trigram tokenizer, so a phrase query is a substring
+    #   match) of the case-folded decoded header values and text parts; rowid = messages.id.
+    # - annotations: IMAP METADATA (RFC 5464) entries; mailbox_id 0 for server entries.
+    db.table("messages").add_column("savedate", str)
+    db.table("messages").add_column("indexed", int, not_null_default=0)
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE message_parsed (message_id INTEGER PRIMARY KEY "
+        "REFERENCES messages(id) ON DELETE CASCADE, data TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE VIRTUAL TABLE fts USING fts5(headers, body, tokenize='trigram case_sensitive 1')"
+    )
+    conn.execute(
+        "CREATE TABLE annotations (mailbox_id INTEGER NOT NULL, name TEXT NOT NULL, "
+        "value BLOB NOT NULL, is_text INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (mailbox_id, name))"
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_smtp_meta]
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_smtp_meta, _m3_imap]
 
 
 def migrate(conn: sqlite3.Connection, migrations: list[Migration] | None = None) -> int:

@@ -85,6 +85,7 @@ class Message:
     internal_date: datetime
     size: int
     path: str  # relative to the account directory: "msg/<2 hex>/<random hex>"
+    save_date: datetime | None = None  # RFC 8514; None for messages stored before SAVEDATE
 
 
 @dataclass(frozen=True, slots=True)

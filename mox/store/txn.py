@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +34,7 @@ from mox.store.db import (
     message_from_row,
     set_meta,
 )
+from mox.store.junkflags import JunkFlagRules
 from mox.store.models import (
     INBOX,
     Mailbox,
@@ -141,11 +142,23 @@ def _add_message(
     internal_date: datetime,
     size: int,
     path: str,
+    save_date: datetime | None = None,
 ) -> Message:
+    # RFC 8514 §4: the save date is when the message was added to this mailbox.
+    save = save_date or datetime.now(UTC)
     cur = conn.execute(
-        "INSERT INTO messages(mailbox_id, uid, modseq, flags, internal_date, size, path, expunged)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-        (mb.id, uid, modseq, encode_flags(flags), internal_date.isoformat(), size, path),
+        "INSERT INTO messages(mailbox_id, uid, modseq, flags, internal_date, size, path, expunged,"
+        " savedate) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        (
+            mb.id,
+            uid,
+            modseq,
+            encode_flags(flags),
+            internal_date.isoformat(),
+            size,
+            path,
+            save.isoformat(),
+        ),
     )
     return Message(
         id=int(cur.lastrowid or 0),
@@ -156,6 +169,42 @@ def _add_message(
         internal_date=internal_date,
         size=size,
         path=path,
+        save_date=save,
+    )
+
+
+def _copy_aux(conn: sqlite3.Connection, old_id: int, new_id: int, *, move: bool) -> None:
+    """Give a copied or moved message the index entry and parsed cache of its source."""
+    conn.execute(
+        "INSERT INTO fts(rowid, headers, body) SELECT ?, headers, body FROM fts WHERE rowid = ?",
+        (new_id, old_id),
+    )
+    conn.execute(
+        "UPDATE messages SET indexed = (SELECT indexed FROM messages WHERE id = ?) WHERE id = ?",
+        (old_id, new_id),
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO message_parsed(message_id, data) "
+        "SELECT ?, data FROM message_parsed WHERE message_id = ?",
+        (new_id, old_id),
+    )
+    if move:
+        _drop_aux(conn, [old_id])
+
+
+def _drop_aux(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """Remove index entries and parsed caches of messages that are gone."""
+    for mid in ids:
+        conn.execute("DELETE FROM fts WHERE rowid = ?", (mid,))
+        conn.execute("DELETE FROM message_parsed WHERE message_id = ?", (mid,))
+
+
+def _tombstone(conn: sqlite3.Connection, msg_id: int, modseq: int) -> None:
+    # Kept with its modseq, for RFC 7162 §3.2.10 VANISHED (EARLIER) later; the file goes (or was
+    # handed to a new row).
+    conn.execute(
+        "UPDATE messages SET expunged = 1, path = '', modseq = ?, indexed = 0 WHERE id = ?",
+        (modseq, msg_id),
     )
 
 
@@ -168,16 +217,38 @@ def deliver(
     flags: frozenset[str],
     internal_date: datetime,
     meta: str | None = None,
+    text: tuple[str, str] | None = None,
+    replace: tuple[int, int] | None = None,
 ) -> Message:
     mb = _mailbox(conn, mailbox_name)
     if mb is None:
         raise MailboxNotFound(mailbox_name)
+    old: Message | None = None
+    if replace is not None:
+        # RFC 8508 §3: REPLACE appends the new message and expunges the old one, atomically.
+        found = _messages(conn, replace[0], [replace[1]])
+        if not found:
+            raise StoreError(f"message uid {replace[1]} to replace does not exist")
+        old = found[0]
     modseq = next_modseq(conn)
     uid = _alloc_uids(conn, mb, 1, modseq)
     msg = _add_message(conn, mb, uid, modseq, flags, internal_date, size, path)
     if meta is not None:
         conn.execute("UPDATE messages SET meta = ? WHERE id = ?", (meta, msg.id))
+    if text is not None:
+        conn.execute(
+            "INSERT INTO fts(rowid, headers, body) VALUES (?, ?, ?)", (msg.id, text[0], text[1])
+        )
+        conn.execute("UPDATE messages SET indexed = 1 WHERE id = ?", (msg.id,))
     fx.changes.append(MessageAdded(mb.id, uid))
+    if old is not None:
+        conn.execute(
+            "UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (modseq, old.mailbox_id)
+        )
+        _tombstone(conn, old.id, modseq)
+        _drop_aux(conn, [old.id])
+        fx.unlink_after_commit.append(old.path)
+        fx.changes.append(Expunged(old.mailbox_id, (old.uid,)))
     return msg
 
 
@@ -220,7 +291,11 @@ def delete_mailbox(conn: sqlite3.Connection, fx: Effects, name: str) -> None:
         "SELECT path FROM messages WHERE mailbox_id = ? AND expunged = 0", (mb.id,)
     ).fetchall()
     fx.unlink_after_commit.extend(r[0] for r in rows if r[0])
+    conn.execute(
+        "DELETE FROM fts WHERE rowid IN (SELECT id FROM messages WHERE mailbox_id = ?)", (mb.id,)
+    )
     conn.execute("DELETE FROM messages WHERE mailbox_id = ?", (mb.id,))
+    conn.execute("DELETE FROM annotations WHERE mailbox_id = ?", (mb.id,))
     conn.execute("DELETE FROM mailboxes WHERE id = ?", (mb.id,))
     # RFC 9051 §6.3.9: the subscription is not removed when the mailbox goes away.
     fx.changes.append(MailboxesChanged())
@@ -272,12 +347,12 @@ def _rename_inbox(conn: sqlite3.Connection, fx: Effects, inbox: Mailbox, new: st
         first = _alloc_uids(conn, dst, len(msgs), modseq)
         conn.execute("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (modseq, inbox.id))
         for i, m in enumerate(msgs):
-            _add_message(conn, dst, first + i, modseq, m.flags, m.internal_date, m.size, m.path)
-            # The tombstone gives up its file to the new row.
-            conn.execute(
-                "UPDATE messages SET expunged = 1, path = '', modseq = ? WHERE id = ?",
-                (modseq, m.id),
+            nm = _add_message(
+                conn, dst, first + i, modseq, m.flags, m.internal_date, m.size, m.path
             )
+            _copy_aux(conn, m.id, nm.id, move=True)
+            # The tombstone gives up its file to the new row.
+            _tombstone(conn, m.id, modseq)
         fx.changes.append(Expunged(inbox.id, tuple(m.uid for m in msgs)))
     fx.changes.append(MailboxesChanged())
 
@@ -298,10 +373,18 @@ def store_flags(
     uids: Sequence[int],
     op: FlagOp,
     flags: frozenset[str],
+    unchanged_since: int | None = None,
+    modified: list[int] | None = None,
 ) -> list[Message]:
+    """Change flags; with unchanged_since, messages with a higher modseq are left alone and their
+    UIDs appended to modified (RFC 7162 §3.1.3 UNCHANGEDSINCE)."""
     mb = _mailbox_by_id(conn, mailbox_id)
     changed: list[tuple[Message, frozenset[str]]] = []
     for m in _messages(conn, mb.id, uids):
+        if unchanged_since is not None and m.modseq > unchanged_since:
+            if modified is not None:
+                modified.append(m.uid)
+            continue
         # RFC 9051 §6.4.6: FLAGS replaces, +FLAGS adds, -FLAGS removes.
         if op == "set":
             nflags = flags
@@ -332,6 +415,7 @@ def store_flags(
             internal_date=m.internal_date,
             size=m.size,
             path=m.path,
+            save_date=m.save_date,
         )
         result.append(nm)
         fx.changes.append(FlagsChanged(mb.id, m.uid, nflags, modseq))
@@ -349,12 +433,9 @@ def expunge(
     modseq = next_modseq(conn)
     conn.execute("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (modseq, mb.id))
     for m in gone:
-        # Kept as a tombstone with its modseq, for RFC 7162 §3.2.10 VANISHED (EARLIER) later.
-        conn.execute(
-            "UPDATE messages SET expunged = 1, path = '', modseq = ? WHERE id = ?",
-            (modseq, m.id),
-        )
+        _tombstone(conn, m.id, modseq)
         fx.unlink_after_commit.append(m.path)
+    _drop_aux(conn, [m.id for m in gone])
     result = [m.uid for m in gone]
     fx.changes.append(Expunged(mb.id, tuple(result)))
     return result
@@ -367,6 +448,7 @@ def copy_messages(
     src_mailbox_id: int,
     uids: Sequence[int],
     dst_name: str,
+    junk: JunkFlagRules | None = None,
 ) -> list[tuple[int, int]]:
     src = _mailbox_by_id(conn, src_mailbox_id)
     dst = _mailbox(conn, dst_name)
@@ -392,10 +474,79 @@ def copy_messages(
     result = []
     for i, (m, rel) in enumerate(zip(msgs, newpaths, strict=True)):
         uid = first + i
-        _add_message(conn, dst, uid, modseq, m.flags, m.internal_date, m.size, rel)
+        flags = m.flags if junk is None else junk.apply(dst.name, m.flags)
+        nm = _add_message(conn, dst, uid, modseq, flags, m.internal_date, m.size, rel)
+        _copy_aux(conn, m.id, nm.id, move=False)
         fx.changes.append(MessageAdded(dst.id, uid))
         result.append((m.uid, uid))
     return result
+
+
+def move_messages(
+    conn: sqlite3.Connection,
+    fx: Effects,
+    src_mailbox_id: int,
+    uids: Sequence[int],
+    dst_name: str,
+    junk: JunkFlagRules | None = None,
+) -> list[tuple[int, int]]:
+    """RFC 6851 §3.3: copy and expunge in one transaction. The file is not copied: the new row
+    takes it over and the old row becomes a tombstone."""
+    src = _mailbox_by_id(conn, src_mailbox_id)
+    dst = _mailbox(conn, dst_name)
+    if dst is None:
+        raise MailboxNotFound(dst_name)
+    if dst.id == src.id:
+        raise MailboxInvalid("cannot move messages to the mailbox they are in")
+    msgs = _messages(conn, src.id, uids)
+    if not msgs:
+        return []
+    modseq = next_modseq(conn)
+    first = _alloc_uids(conn, dst, len(msgs), modseq)
+    conn.execute("UPDATE mailboxes SET highest_modseq = ? WHERE id = ?", (modseq, src.id))
+    result = []
+    for i, m in enumerate(msgs):
+        uid = first + i
+        flags = m.flags if junk is None else junk.apply(dst.name, m.flags)
+        nm = _add_message(conn, dst, uid, modseq, flags, m.internal_date, m.size, m.path)
+        _copy_aux(conn, m.id, nm.id, move=True)
+        _tombstone(conn, m.id, modseq)
+        fx.changes.append(MessageAdded(dst.id, uid))
+        result.append((m.uid, uid))
+    fx.changes.append(Expunged(src.id, tuple(m.uid for m in msgs)))
+    return result
+
+
+def save_parsed(conn: sqlite3.Connection, fx: Effects, items: dict[int, str]) -> None:
+    for mid, data in items.items():
+        conn.execute(
+            "INSERT OR REPLACE INTO message_parsed(message_id, data) "
+            "SELECT id, ? FROM messages WHERE id = ? AND expunged = 0",
+            (data, mid),
+        )
+
+
+def set_annotations(
+    conn: sqlite3.Connection,
+    fx: Effects,
+    mailbox_id: int,
+    entries: Sequence[tuple[str, bytes | None, bool]],
+) -> None:
+    # RFC 5464 §4.3: NIL removes an entry; all entries of one SETMETADATA change together.
+    if mailbox_id:
+        _mailbox_by_id(conn, mailbox_id)
+    for name, value, is_text in entries:
+        if value is None:
+            conn.execute(
+                "DELETE FROM annotations WHERE mailbox_id = ? AND name = ?", (mailbox_id, name)
+            )
+        else:
+            conn.execute(
+                "INSERT INTO annotations(mailbox_id, name, value, is_text) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(mailbox_id, name) DO UPDATE SET value = excluded.value, "
+                "is_text = excluded.is_text",
+                (mailbox_id, name, value, int(is_text)),
+            )
 
 
 def set_credentials(conn: sqlite3.Connection, fx: Effects, text: str) -> None:

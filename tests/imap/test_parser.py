@@ -288,7 +288,7 @@ def test_parse_tag() -> None:
         (b"a1 SELECT a&AGE-", "modified UTF-7"),  # encodes printable "a"
         (b"a1 FETCH 0 FLAGS", "invalid number in sequence set"),
         (b"a1 FETCH 1:x FLAGS", "sequence set"),
-        (b"a1 FETCH $ FLAGS", "sequence set"),
+        (b"a1 FETCH 1$ FLAGS", "sequence set"),
         (b"a1 FETCH 4294967296 FLAGS", "number"),
         (b"a1 FETCH 1 (FLAGS", "space"),
         (b"a1 FETCH 1 (FAST)", "unknown fetch attribute FAST"),
@@ -304,7 +304,7 @@ def test_parse_tag() -> None:
         (b"a1 SEARCH FOO", "unknown search key"),
         (b"a1 SEARCH SINCE 31-Feb-2020", "invalid date"),
         (b"a1 SEARCH SINCE 1-Foo-2020", "invalid month"),
-        (b"a1 SEARCH RETURN (SAVE) ALL", "return option"),
+        (b"a1 SEARCH RETURN (PARTIAL) ALL", "return option"),
         (b"a1 SEARCH " + b"NOT " * 100 + b"ALL", "nested too deeply"),
         (b"a1 SEARCH " + b"(" * 100 + b"ALL" + b")" * 100, "nested too deeply"),
         (b"a1 STATUS x (FOO)", "unknown status item"),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trustme
 
-from mox.auth.password import Credentials
+from mox.auth.password import Credentials, derive_credentials
 from mox.imapserver import start_imap_server, stop_imap_server
 from mox.store import Account, Store
 
@@ -36,12 +36,16 @@ MESSAGE = (
 
 class DictAuthenticator:
     """The Authenticator protocol (mox.auth.login) backed by a dict user -> password; every user
-    maps to the account "mjl". Only ``login`` is used by the IMAP server (docs/internal-api.md); the
-    other methods satisfy the protocol as mox.auth defines it."""
+    maps to the account "mjl". ``credentials`` derives the SCRAM/CRAM-MD5 secrets from the
+    password (as the config-backed implementation stores them); ``throttled_ips`` simulates IPs
+    over the failed-login limit."""
 
     def __init__(self, users: dict[str, str]) -> None:
         self.users = users
         self.calls: list[tuple[str, str]] = []
+        self.concluded: list[tuple[str, bool]] = []
+        self.throttled_ips: set[str] = set()
+        self._creds: dict[str, Credentials] = {}
 
     async def login(
         self, username: str, password: str, *, remote_ip: str, protocol: str
@@ -52,14 +56,20 @@ class DictAuthenticator:
         return None
 
     def throttled(self, remote_ip: str) -> bool:
-        return False
+        return remote_ip in self.throttled_ips
 
     def credentials(self, username: str) -> Credentials | None:
-        return None
+        password = self.users.get(username)
+        if password is None:
+            return None
+        if username not in self._creds:
+            self._creds[username] = derive_credentials(password)
+        return self._creds[username]
 
     async def conclude(
         self, username: str, ok: bool, *, remote_ip: str, protocol: str
     ) -> str | None:
+        self.concluded.append((username, ok))
         return "mjl" if ok and username in self.users else None
 
 

@@ -161,6 +161,7 @@ async def test_select_examine_rev1_and_rev2(imap: ImapServer) -> None:
         b"* 0 RECENT",
         b"* OK [UIDVALIDITY %d] UIDs valid" % mb.uidvalidity,
         b"* OK [UIDNEXT 3] next UID",
+        b"* OK [HIGHESTMODSEQ %d] highest modseq" % mb.highest_modseq,  # RFC 7162 §3.1.2.1
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $label1)",
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $label1 \\*)] "
         b"permanent flags",

@@ -29,7 +29,8 @@ async def test_require_starttls(start_server: StartServer) -> None:
     assert imap.client_ssl is not None
     await tc.writer.start_tls(imap.client_ssl, server_hostname="127.0.0.1")
     [caps] = await tc.transact("a4 CAPABILITY")
-    assert caps.endswith(b"SPECIAL-USE AUTH=PLAIN")
+    assert caps.endswith(b"COMPRESS=DEFLATE AUTH=PLAIN")
+    assert b" AUTH=SCRAM-SHA-256-PLUS " in caps  # a channel binding is available now
     await tc.transact("a5 STARTTLS", "BAD")  # already TLS
     await tc.transact(f"a6 LOGIN {USER} {PASSWORD}")
 
@@ -59,7 +60,7 @@ async def test_starttls_not_offered_without_context(start_server: StartServer) -
 async def test_implicit_tls(start_server: StartServer) -> None:
     imap = await start_server(tls="implicit", require_starttls=True)
     tc = await imap.transcript(tls=True)
-    assert tc.greeting.endswith(b"SPECIAL-USE AUTH=PLAIN] mox imap")
+    assert tc.greeting.endswith(b"COMPRESS=DEFLATE AUTH=PLAIN] mox imap")
     await tc.transact(f"a1 LOGIN {USER} {PASSWORD}")
 
 
