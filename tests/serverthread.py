@@ -13,6 +13,7 @@ import trustme
 
 from mox.auth.password import derive_credentials
 from mox.config.load import LoadedConfig, load_config
+from mox.dns.resolver import MockResolver, Resolver
 from mox.server.run import RunningServer, start_all
 from tests.conftest import free_port, minimal_config
 
@@ -21,14 +22,38 @@ T = TypeVar("T")
 PASSWORD = "test-password-1"
 
 
+def mock_world() -> MockResolver:
+    """DNS for SMTP tests that are not about mail authentication: the sender domains exist
+    (as the MAIL FROM check wants) and publish no SPF, DKIM or DMARC records, so results are
+    "none", and the server never asks a real resolver."""
+    return MockResolver(
+        {
+            ("example.org", "A"): ["192.0.2.10"],
+            ("example.test", "MX"): ["10 mail.example.test."],
+            ("other.test", "MX"): ["10 mail.example.test."],
+            ("mail.example.test", "A"): ["127.0.0.1"],
+            ("1.0.0.127.in-addr.arpa", "PTR"): ["mail.example.test."],
+        }
+    )
+
+
 class ServerThread:
-    """`start()`, then `call(coro)` runs code on the server's loop; `stop()` at the end."""
+    """`start()`, then `call(coro)` runs code on the server's loop; `stop()` at the end.
+
+    `resolver` answers the server's DNS questions; by default `mock_world()` (localserve asks
+    none: it answers from its config)."""
 
     def __init__(
-        self, loaded: LoadedConfig, *, localserve: bool = False, unknown_delay: float = 0.2
+        self,
+        loaded: LoadedConfig,
+        *,
+        localserve: bool = False,
+        unknown_delay: float = 0.2,
+        resolver: Resolver | None = None,
     ) -> None:
         self.loaded = loaded
         self.localserve = localserve
+        self.resolver = resolver if resolver is not None or localserve else mock_world()
         self.unknown_delay = unknown_delay
         self.loop = asyncio.new_event_loop()
         self.running: RunningServer | None = None
@@ -44,6 +69,7 @@ class ServerThread:
                     self.loaded,
                     localserve=self.localserve,
                     unknown_recipient_delay=self.unknown_delay,
+                    resolver=self.resolver,
                 )
             )
         except BaseException as exc:
@@ -75,8 +101,12 @@ class ServerThread:
 
 def tls_files(directory: Path, ca: trustme.CA) -> tuple[Path, Path]:
     cert = ca.issue_cert(
-        "localhost", "127.0.0.1", "mail.example.test", "mta-sts.example.test",
-        "autoconfig.example.test", "mta-sts.other.test",
+        "localhost",
+        "127.0.0.1",
+        "mail.example.test",
+        "mta-sts.example.test",
+        "autoconfig.example.test",
+        "mta-sts.other.test",
     )
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert.private_key_pem.write_to_path(str(key_file))
@@ -119,9 +149,10 @@ def start_server(
     tweak: Callable[[dict[str, Any]], None] | None = None,
     *,
     localserve: bool = False,
+    resolver: Resolver | None = None,
 ) -> tuple[ServerThread, dict[str, int]]:
     path, ports = full_config(directory, ca, tweak)
-    server = ServerThread(load_config(path), localserve=localserve).start()
+    server = ServerThread(load_config(path), localserve=localserve, resolver=resolver).start()
     assert server.running is not None
     for account in ("alice", "bob"):
         server.call(

@@ -86,6 +86,12 @@ def _dict_model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _list_model_of(annotation: Any) -> type[BaseModel] | None:
+    if typing.get_origin(annotation) is list:
+        return _model_of(typing.get_args(annotation)[0])
+    return None
+
+
 def _value_text(value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
@@ -121,7 +127,11 @@ def _emit(
     off = "" if data is not None else "# "
     nested: list[tuple[str, FieldInfo]] = []
     for name, info in model.model_fields.items():
-        if _model_of(info.annotation) or _dict_model_of(info.annotation):
+        if (
+            _model_of(info.annotation)
+            or _dict_model_of(info.annotation)
+            or _list_model_of(info.annotation)
+        ):
             nested.append((name, info))
             continue
         _comment(lines, info.description, off)
@@ -138,6 +148,16 @@ def _emit(
             _comment(lines, info.description, "")
             lines.append(f"{hdr}[{'.'.join([*path, _key(name)])}]")
             _emit(lines, sub, sub_data, [*path, _key(name)])
+            continue
+        list_model = _list_model_of(info.annotation)
+        if list_model is not None:
+            items = (data or {}).get(name) or [None]
+            for item in items:
+                _comment(lines, info.description, "")
+                hdr = "# " if item is None else ""
+                lines.append(f"{hdr}[[{'.'.join([*path, _key(name)])}]]")
+                _emit(lines, list_model, item, [*path, _key(name)])
+                lines.append("")
             continue
         item_model = _dict_model_of(info.annotation)
         if item_model is None:

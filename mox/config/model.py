@@ -21,12 +21,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 __all__ = [
     "Account",
+    "Queue",
+    "Route",
+    "Transport",
     "Acme",
     "Alias",
     "Config",
     "Destination",
     "Dkim",
     "DkimSelector",
+    "DnsSettings",
     "Domain",
     "JunkFilter",
     "Limits",
@@ -77,6 +81,10 @@ def _check_ip(value: str) -> str:
 IPAddress = Annotated[str, AfterValidator(_check_ip)]
 
 
+AcmeChallenge = Literal["tls-alpn-01", "http-01"]
+DEFAULT_CHALLENGES: tuple[AcmeChallenge, ...] = ("tls-alpn-01", "http-01")
+
+
 class Acme(_Model):
     """An ACME certificate authority (RFC 8555), e.g. Let's Encrypt."""
 
@@ -84,8 +92,8 @@ class Acme(_Model):
         description="The CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory."
     )
     contact_email: str = Field(description="Address the CA may write to about certificates.")
-    challenges: list[Literal["tls-alpn-01", "http-01"]] = Field(
-        default_factory=lambda: ["tls-alpn-01", "http-01"],
+    challenges: list[AcmeChallenge] = Field(
+        default_factory=lambda: list(DEFAULT_CHALLENGES),
         min_length=1,
         description=(
             "Challenge types to use, in order of preference: tls-alpn-01 (RFC 8737) is answered "
@@ -420,6 +428,88 @@ class Limits(_Model):
     )
 
 
+class DnsSettings(_Model):
+    """The DNS resolver used for SPF, DKIM, DMARC, iprev and sender-domain checks."""
+
+    nameservers: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Recursive resolvers to ask, as IP, IP:PORT or [IPv6]:PORT; the nameservers of "
+            "/etc/resolv.conf when empty. A local validating resolver (unbound) is recommended."
+        ),
+    )
+    trust_ad: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the resolvers' DNSSEC AD bit is trusted, so results say 'with dnssec'; "
+            "by default only when every nameserver is on loopback (RFC 6840 §5.7)."
+        ),
+    )
+    timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds to wait for one DNS answer."
+    )
+
+    @field_validator("nameservers")
+    @classmethod
+    def _check_nameservers(cls, value: list[str]) -> list[str]:
+        from mox.dns.resolver import parse_nameserver  # dnspython loads only when used
+
+        for item in value:
+            parse_nameserver(item)  # raises ValueError with the reason
+        return value
+
+
+class Queue(_Model):
+    """Outgoing queue settings (as mox: 7.5 minutes doubling, 8 attempts)."""
+
+    max_attempts: int = Field(default=8, ge=1, le=30, description="Delivery attempts before a DSN.")
+    first_retry_seconds: float = Field(
+        default=450.0, gt=0, description="Wait after the first failure; it doubles each time."
+    )
+    delay_dsn_after: int = Field(
+        default=5, ge=1, description="Send a delayed-delivery DSN after this many failures."
+    )
+    direct_port: int = Field(
+        default=25, ge=1, le=65535,
+        description="TCP port for direct delivery to MX hosts; only tests change it.",
+    )
+    mtasts_port: int = Field(
+        default=443, ge=1, le=65535,
+        description="HTTPS port for fetching MTA-STS policies (RFC 8461 §3.3); only tests change it.",
+    )
+
+
+class Transport(_Model):
+    """A smarthost (submission with TLS and AUTH, or plain SMTP), or refusing to send."""
+
+    kind: Literal["submissions", "submission", "smtp", "fail"] = Field(
+        description="submissions: implicit TLS (465); submission: STARTTLS (587); smtp: port 25 "
+        "relay; fail: never deliver, bounce with `fail_code`/`fail_message`."
+    )
+    host: str = Field(default="", description="Smarthost name (not for fail).")
+    port: Port | None = Field(default=None, description="Port; the kind's standard one if omitted.")
+    username: str = Field(default="", description="AUTH username, if the smarthost needs one.")
+    password_file: Path | None = Field(
+        default=None, description="File with the AUTH password (plain text, one line)."
+    )
+    fail_code: int = Field(default=554, ge=400, le=599, description="SMTP code for kind fail.")
+    fail_message: str = Field(
+        default="delivery refused by configuration", description="Message for kind fail."
+    )
+
+
+class Route(_Model):
+    """Send matching mail through a transport."""
+
+    to_domains: list[str] = Field(
+        default_factory=list, description="Recipient domains; empty matches all."
+    )
+    from_domains: list[str] = Field(
+        default_factory=list, description="Sender domains; empty matches all."
+    )
+    transport: str = Field(description="Name in `transports`.")
+
+
 class Config(_Model):
     """A whole mox installation."""
 
@@ -452,8 +542,30 @@ class Config(_Model):
         default_factory=dict,
         description="ACME certificate authorities by name, referenced from listeners' `tls.acme`.",
     )
+    queue: Queue = Field(
+        default_factory=lambda: Queue(), description="The outgoing queue: retries and delivery."
+    )
+    transports: dict[str, Transport] = Field(
+        default_factory=dict,
+        description="Ways to deliver outgoing mail other than directly to the MX, by name.",
+    )
+    routes: list[Route] = Field(
+        default_factory=list,
+        description="Which transport delivers which mail; first match wins, else direct delivery.",
+    )
+    tls_ca_files: list[Path] = Field(
+        default_factory=list,
+        description=(
+            "Extra CA certificates (PEM) trusted for outgoing TLS: MTA-STS policies, verified "
+            "delivery, smarthosts. The system's CAs are always trusted."
+        ),
+    )
     limits: Limits = Field(
         default_factory=Limits, description="Line, literal, recipient and login limits."
+    )
+    dns: DnsSettings = Field(
+        default_factory=DnsSettings,
+        description="DNS resolver for mail authentication; `mox localserve` uses no DNS at all.",
     )
 
     @field_validator("hostname")

@@ -299,7 +299,9 @@ class Queue:
         tls_results: list[tuple[str, str, str]] = []
         remote = first.rcpt_domain
         try:
-            if transport is not None:
+            if transport is None and first.rcpt_domain in self.config.config.domains:
+                results = await self._deliver_local(group, data)
+            elif transport is not None:
                 results, remote = await self._via_transport(
                     transport, first, rcpts, data, mail_options
                 )
@@ -334,6 +336,28 @@ class Queue:
                 await self._retire(m, "delivered")
             else:
                 await self._failed_attempt(m, r.code, f"{r.code} {r.text}", r.code >= 500, remote)
+
+    async def _deliver_local(self, group: list[QueueMsg], data: bytes) -> list[RcptResult]:
+        """Our own domains: straight into the store (held or delayed submissions end here)."""
+        out = []
+        for m in group:
+            target = self.config.lookup(m.rcpt)
+            if target is None:
+                out.append(RcptResult(m.rcpt, 550, "5.1.1 no such user"))
+                continue
+            acc = self.store.account(target.account)
+            mailbox = target.destination.mailbox
+            if acc.get_mailbox(mailbox) is None:
+                try:
+                    await acc.create_mailbox(mailbox)
+                except MailboxExists:
+                    pass
+            # RFC 5321 §4.4 Return-Path at final delivery; RFC 9228 Delivered-To.
+            head = f"Return-Path: <{m.mail_from}>\r\nDelivered-To: {m.rcpt}\r\n".encode()
+            await acc.deliver(mailbox, head + data, meta={"mail_from": m.mail_from,
+                                                          "rcpt_to": m.rcpt, "queue_id": m.id})
+            out.append(RcptResult(m.rcpt, 250, "2.0.0 delivered locally"))
+        return out
 
     async def _via_transport(
         self,

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from mox.acme.manager import AcmeManager
 from mox.config.load import DEFAULT_PORTS, LoadedConfig
 from mox.config.model import Listener
+from mox.dns.resolver import Resolver
 from mox.imapserver import start_imap_server, stop_imap_server
+from mox.metrics import CountedLimiter
 from mox.ratelimit import ConnectionLimiter
+from mox.server import mailauth
 from mox.server.authenticator import ConfigAuthenticator
 from mox.smtpserver.server import start_smtp_server
 from mox.smtpserver.state import SmtpKind
@@ -48,6 +51,7 @@ class RunningServer:
     acme: dict[str, AcmeManager] = field(default_factory=dict)  # by listener name
     tls: dict[str, ListenerTls] = field(default_factory=dict)  # by listener name
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # background work to cancel
 
     def reload_certificates(self) -> None:
         """SIGHUP: reload certificates from their files (ACME ones renew by themselves)."""
@@ -66,6 +70,8 @@ class RunningServer:
         self.addresses.setdefault(name, []).append((ip, port))
 
     async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
         for manager in self.acme.values():
             await manager.stop()
         for web in self.web_servers:
@@ -124,17 +130,29 @@ async def _start_tls(
 
 
 async def start_all(
-    loaded: LoadedConfig, *, localserve: bool = False, unknown_recipient_delay: float = 5.0
+    loaded: LoadedConfig,
+    *,
+    localserve: bool = False,
+    unknown_recipient_delay: float = 5.0,
+    resolver: Resolver | None = None,
 ) -> RunningServer:
     """Open the store and start all enabled services; raises OSError if a port is taken.
 
     `unknown_recipient_delay` is how long a refusal of unknown recipients waits (as mox, 5 s;
-    tests shorten it)."""
+    tests shorten it). `resolver` replaces the one the config's `dns` section describes (tests
+    give theirs); localserve uses none but answers from the config."""
     cfg = loaded.config
     store = Store(loaded.data_dir)
     running = RunningServer(store)
+    mail_auth = mailauth.setup(loaded, localserve=localserve, resolver=resolver)
+    if not localserve:
+        worker = mailauth.dmarc_report_worker(loaded, mail_auth)
+        running.tasks.append(asyncio.create_task(worker, name="dmarc-reports"))
     authenticator = ConfigAuthenticator(loaded, store)
-    limiter = ConnectionLimiter()  # shared by all SMTP listeners, per IP class
+    for name, acc_cfg in cfg.accounts.items():
+        if acc_cfg.quota_bytes:  # IMAP QUOTA (RFC 9208) and APPEND's OVERQUOTA
+            store.account(name).quota = acc_cfg.quota_bytes
+    limiter = ConnectionLimiter()  # shared by all SMTP and IMAP listeners, per IP class
     try:
         for lname, listener in cfg.listeners.items():
             https_port = listener.https.port or DEFAULT_PORTS["https"]
@@ -185,9 +203,12 @@ async def start_all(
                         require_starttls=bool(getattr(svc, "require_starttls", False))
                         and ctx is not None,
                         max_message_size=listener.max_message_size,
-                        limiter=limiter,
+                        limiter=CountedLimiter(limiter, kind),  # mox.metrics
                         localserve=localserve,
                         unknown_recipient_delay=unknown_recipient_delay,
+                        resolver=mail_auth.resolver,
+                        reports=mail_auth.reports,
+                        dns_comment=mail_auth.comment,
                     )
                     running.add(f"{lname}.{kind}", srv, ip, port)
                 for imap_kind in ("imap", "imaps"):
@@ -206,6 +227,7 @@ async def start_all(
                         require_starttls=bool(getattr(svc, "require_starttls", False))
                         and ctx is not None,
                         max_literal=cfg.limits.imap_max_literal,
+                        limiter=CountedLimiter(limiter, imap_kind),  # shared with SMTP
                     )
                     running.add(f"{lname}.{imap_kind}", srv, ip, port)
                     running.imap_servers.append(srv)

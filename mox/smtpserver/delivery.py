@@ -21,8 +21,16 @@ import secrets
 from email.parser import HeaderParser
 from typing import Any
 
+from mox.authres import submission as submission_results
 from mox.smtp.address import AddressError, parse_mailbox
 from mox.smtp.codes import SmtpReply
+from mox.smtpserver.mailauth import (
+    Inbound,
+    check_inbound,
+    sign_submission,
+    strip_claims,
+    take_report,
+)
 from mox.smtpserver.pipeline import alias_accounts, sender_allowed, simulate
 from mox.smtpserver.state import Conn, Recipient, ServerContext, Transaction
 from mox.store import MailboxExists
@@ -129,14 +137,19 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
         raise SmtpReply(550, "5.1.1", "no such user")
     ident = secrets.token_urlsafe(12)
     prefix = b""
+    inbound: Inbound | None = None
     if ctx.submission:
         extra = _check_submission(ctx, conn, header)
         # RFC 8601 §2.7.4: auth method result for the submission.
-        prefix += (
-            f"Authentication-Results: {ctx.hostname}; auth=pass "
-            f"smtp.mailfrom={txn.mail_from_text or '<>'}\r\n"
-        ).encode()
+        prefix += submission_results(ctx.hostname, txn.mail_from_text)
         data = header + extra + rest if extra else data
+        # RFC 6376 §5: sign with the From domain's selectors, as mox
+        data = sign_submission(ctx, header + extra, data) + data
+    else:
+        header = strip_claims(ctx, header)  # RFC 8601 §5
+        data = header + rest
+        inbound = await check_inbound(ctx, conn, txn, header, data)
+        prefix += inbound.headers
     meta: dict[str, Any] = {
         "mail_from": txn.mail_from_text,
         "remote_ip": conn.remote_ip,
@@ -150,6 +163,8 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
     }
     if conn.account:
         meta["authenticated"] = conn.account
+    if inbound is not None:
+        meta["auth"] = inbound.meta
     targets: list[tuple[Recipient, str, str]] = []
     for rcpt in txn.recipients:
         if rcpt.alias is not None:
@@ -162,6 +177,8 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
             continue  # one copy per account and mailbox
         seen.add((account, mailbox))
         lines = prefix
+        if inbound is not None and rcpt.report is not None:
+            lines = await take_report(ctx, rcpt, inbound, data) + lines
         if not ctx.submission:
             # RFC 5321 §4.4: the final delivery adds Return-Path; RFC 9228: Delivered-To.
             lines = (

@@ -22,12 +22,14 @@ from datetime import UTC, datetime, timedelta
 
 from mox.smtp.address import Address
 from mox.smtp.codes import SmtpReply
+from mox.smtpserver.mailauth import check_sender_domain
 from mox.smtpserver.state import Conn, Recipient, ServerContext, Transaction
 
 __all__ = [
     "alias_accounts",
     "check_mail_from",
     "localserve_code",
+    "report_address",
     "resolve_recipient",
     "sender_allowed",
     "simulate",
@@ -84,6 +86,9 @@ async def check_mail_from(ctx: ServerContext, conn: Conn, txn: Transaction) -> N
     if not ctx.submission:
         if addr is not None and addr.literal and not ctx.localserve:
             raise SmtpReply(550, "5.1.8", "address literals not accepted as sender")
+        if addr is not None and not ctx.localserve and ctx.resolver is not None:
+            # As mox: the sender domain must exist (MX, else A/AAAA); null MX is refused.
+            await check_sender_domain(ctx.resolver, addr.domain)
         return
     account = conn.account
     if account is None:
@@ -150,6 +155,9 @@ async def resolve_recipient(
         raise SmtpReply(550, "5.7.1", "not accepting email for domain")  # no open relay
     if cfg.config.domains[addr.domain].disabled:
         raise SmtpReply(450, "4.2.1", "recipient domain temporarily disabled")  # as mox
+    report = report_address(ctx, addr)
+    if report is not None:
+        return report
     alias = cfg.lookup_alias(str(addr))
     if alias is not None:
         name, settings = alias
@@ -165,6 +173,24 @@ async def resolve_recipient(
         log.info("unknown recipient, refused after data", extra={"rcpt": text})
         return Recipient(addr, text, None)
     return Recipient(addr, text, target.account, target.destination.mailbox)
+
+
+def report_address(ctx: ServerContext, addr: Address) -> Recipient | None:
+    """A domain's DMARC or TLS report address: into the configured account and mailbox."""
+    dom = ctx.config.config.domains.get(addr.domain)
+    if dom is None:
+        return None
+
+    def norm(text: str) -> str:
+        return text if dom.localpart_case_sensitive else text.lower()
+
+    if dom.dmarc is not None and norm(addr.localpart) == norm(dom.dmarc.localpart):
+        ra = dom.dmarc
+        return Recipient(addr, str(addr), ra.account, ra.mailbox, report="dmarc")
+    if dom.tlsrpt is not None and norm(addr.localpart) == norm(dom.tlsrpt.localpart):
+        ra = dom.tlsrpt
+        return Recipient(addr, str(addr), ra.account, ra.mailbox, report="tlsrpt")
+    return None
 
 
 def alias_accounts(ctx: ServerContext, txn: Transaction, rcpt: Recipient) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, syntax
 
+from mox import metrics
 from mox.auth.login import Authenticator
 from mox.auth.sasl import (
     LoginServer,
@@ -39,7 +40,9 @@ from mox.auth.sasl import (
 )
 from mox.auth.scram import CramMD5Server, SaslContext, ScramServer, new_mechanism
 from mox.config.load import LoadedConfig
+from mox.dns.resolver import Resolver
 from mox.ratelimit import ConnectionLimiter
+from mox.reportdb import ReportDB
 from mox.smtp.address import Address, AddressError, parse_path
 from mox.smtp.codes import SmtpReply, with_enhanced
 from mox.smtp.data import DataReader
@@ -429,6 +432,7 @@ class MoxSMTP(SMTP):
         await self._finish(txn, reader.result())
 
     async def _finish(self, txn: Transaction, data: bytes) -> None:
+        started = time.monotonic()
         try:
             line = await deliver_message(self.ctx, self.conn, txn, data)
             self.conn.good_transactions += 1
@@ -440,6 +444,7 @@ class MoxSMTP(SMTP):
             # A temporary fault (disk, database) is never a 5xx: the sender keeps the message.
             line = "451 4.3.0 error processing message, try again later"
             self.conn.failed_transactions += 1
+        metrics.smtp_transaction(self.ctx.kind, line, time.monotonic() - started)
         self._set_post_data_state()
         await self.push(line)
         if (
@@ -622,6 +627,9 @@ async def start_smtp_server(
     limiter: ConnectionLimiter | None = None,
     localserve: bool = False,
     unknown_recipient_delay: float = 5.0,
+    resolver: Resolver | None = None,
+    reports: ReportDB | None = None,
+    dns_comment: str = "",
 ) -> asyncio.Server:
     """Listen for SMTP of the given kind; `ssl_context` is for STARTTLS, or implicit TLS on 465."""
     loop = asyncio.get_running_loop()
@@ -638,6 +646,9 @@ async def start_smtp_server(
         require_tls_for_auth=require_starttls and not implicit,
         tls_available=ssl_context is not None,
         unknown_recipient_delay=unknown_recipient_delay,
+        resolver=resolver,
+        reports=reports,
+        dns_comment=dns_comment,
     )
 
     def factory() -> MoxSMTP:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from mox.dkim.sign import KeyCache
 from mox.smtp.address import Address
 
 if TYPE_CHECKING:
     from mox.auth.login import Authenticator
     from mox.config.load import LoadedConfig
+    from mox.dns.resolver import Resolver
     from mox.ratelimit import ConnectionLimiter
+    from mox.reportdb import ReportDB
     from mox.store import Store
 
 __all__ = ["Conn", "Recipient", "ServerContext", "SmtpKind", "Transaction"]
@@ -35,6 +38,12 @@ class ServerContext:
     # Delays, as mox; tests may shorten them.
     unknown_recipient_delay: float = 5.0
     transaction_timeout: float = 30 * 60  # mox: the whole transaction is capped at 30 minutes
+    # Mail authentication: the resolver (None: no checks), where reports and evaluations go,
+    # the DKIM signing keys, and a comment for Authentication-Results (localserve says so).
+    resolver: Resolver | None = None
+    reports: ReportDB | None = None
+    dkim_keys: KeyCache = field(default_factory=KeyCache)
+    dns_comment: str = ""
 
     @property
     def submission(self) -> bool:
@@ -73,6 +82,7 @@ class Recipient:
     notify: list[str] | None = None  # RFC 3461 §4.1 NOTIFY
     orcpt: str | None = None  # RFC 3461 §4.2 ORCPT, "type;xtext-decoded address"
     localserve_code: int | None = None  # localserve: reply code to simulate at DATA
+    report: Literal["dmarc", "tlsrpt"] | None = None  # a report address of a domain
 
 
 @dataclass

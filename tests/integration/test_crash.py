@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ import tomlkit
 
 from mox.store import Store
 from tests.conftest import MOX, free_port, minimal_config
+from tests.dnsstub import DnsStub
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -68,10 +70,20 @@ def client(port: int, name: str, acked: list[bytes], stop: threading.Event) -> N
         acked.append(body)
 
 
-def test_sigkill_during_delivery_loses_nothing(tmp_path: Path, mox_env: dict[str, str]) -> None:
+@pytest.fixture
+def dns_stub() -> Iterator[DnsStub]:
+    stub = DnsStub({("example.org", "A"): ["192.0.2.10"]})  # the MAIL FROM domain exists
+    yield stub
+    stub.close()
+
+
+def test_sigkill_during_delivery_loses_nothing(
+    tmp_path: Path, mox_env: dict[str, str], dns_stub: DnsStub
+) -> None:
     port = free_port()
     data = minimal_config()
     data["listeners"]["internal"]["smtp"] = {"enabled": True, "port": port}
+    data["dns"] = {"nameservers": [dns_stub.address]}  # never the machine's resolver
     config = tmp_path / "mox.toml"
     config.write_text(tomlkit.dumps(data))
     all_acked: list[bytes] = []

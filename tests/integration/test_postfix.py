@@ -44,7 +44,9 @@ def test_postfix_relays_into_our_mailbox(tmp_path: Path) -> None:
         lines = msg.decode().split("\r\n")
         assert lines[0] == "Return-Path: <sender@example.org>"
         assert lines[1] == "Delivered-To: alice@example.test"
-        assert lines[2].startswith(
+        assert lines[2] == "Authentication-Results: mail.example.test;"  # RFC 8601 §5
+        at = next(i for i, line in enumerate(lines) if line.startswith("Received:"))
+        assert lines[at].startswith(
             "Received: from postfix.example.org (127.0.0.1) by mail.example.test (mox) with ESMTPS"
         )  # Postfix used STARTTLS (smtp_tls_security_level = may)
         assert b"by postfix.example.org (Postfix)" in msg  # its own trace header, below ours

@@ -103,11 +103,18 @@ def test_delivery_on_port_25_with_trace_headers(server: Server, ca: trustme.CA) 
     lines = head.decode().split("\r\n")
     assert lines[0] == "Return-Path: <someone@example.org>"  # RFC 5321 §4.4
     assert lines[1] == "Delivered-To: bob@other.test"
-    assert lines[2].startswith(
+    # RFC 8601 §5 and RFC 7208 §9.1: the verdict goes above our Received field.
+    assert lines[2] == "Authentication-Results: mail.example.test;"
+    assert lines[3] == "\tiprev=pass (without dnssec) policy.iprev=127.0.0.1 (mail.example.test);"
+    assert "\tspf=none (without dnssec) smtp.mailfrom=example.org;" in lines
+    at = next(i for i, line in enumerate(lines) if line.startswith("Received:"))
+    spf_at = next(i for i, line in enumerate(lines) if line.startswith("Received-SPF: none "))
+    assert 3 < spf_at < at
+    assert lines[at].startswith(
         "Received: from client.example.org (127.0.0.1) by mail.example.test (mox) with ESMTPS id "
     )
-    assert lines[3].startswith("\t(using TLSv1.3 with cipher TLS_")
-    assert lines[4].startswith("\tfor <bob@other.test>; ")
+    assert lines[at + 1].startswith("\t(using TLSv1.3 with cipher TLS_")
+    assert lines[at + 2].startswith("\tfor <bob@other.test>; ")
 
 
 def test_no_open_relay(server: Server) -> None:
