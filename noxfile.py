@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -63,3 +66,46 @@ def localserve(session: nox.Session) -> None:
     """Run `mox localserve` from a fresh install (args go to mox localserve)."""
     install(session)
     session.run("mox", "localserve", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """atheris (libFuzzer) over every parser target of scripts/fuzz_atheris.py, bounded in time:
+    `nox -s fuzz -- SECONDS [TARGET ...]` (default 60 s each, all targets). Prints the runs and
+    time per target; fails on the first crash (libFuzzer leaves the input in .fuzz/)."""
+    install(session)
+    session.install("atheris>=2.3")
+    seconds = session.posargs[0] if session.posargs else "60"
+    out = session.run("python", "scripts/fuzz_atheris.py", "--list", silent=True)
+    assert isinstance(out, str)
+    listed = [line for line in out.splitlines() if line.startswith("targets:")]
+    targets = session.posargs[1:] or listed[0].split(":", 1)[1].split()
+    os.makedirs(".fuzz", exist_ok=True)
+    figures = []
+    for target in targets:
+        log = session.run(
+            "python",
+            "scripts/fuzz_atheris.py",
+            target,
+            f"-max_total_time={seconds}",
+            f"-artifact_prefix=.fuzz/{target}-",
+            "-print_final_stats=1",
+            silent=True,
+        )
+        assert isinstance(log, str)
+        done = re.search(r"Done (\d+) runs in (\d+) second", log)
+        if done is None:
+            session.error(f"{target}: no libFuzzer summary: {log[-300:]}")
+        figures.append(f"{target}: {done.group(1)} runs in {done.group(2)} s, 0 crashes")
+    for line in figures:
+        session.log(line)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Ours against Postfix->Dovecot, table + bench/results.json (args go to `python -m bench`,
+    e.g. -- --quick, -- --ours-only); installs the Debian parts it needs (bench/deps.py)."""
+    if "--ours-only" not in session.posargs:
+        session.run("python", "-m", "bench.deps", external=True)
+    install(session, "bench")
+    session.run("python", "-m", "bench", *session.posargs)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import unicodedata
 
+from mox import metrics
 from mox.auth.password import Credentials, verify_password
 from mox.config.load import LoadedConfig
 from mox.ratelimit import RateLimiter
@@ -82,6 +83,7 @@ class ConfigAuthenticator:
                 extra={"ip": remote_ip, "username": username, "protocol": protocol},
             )
             ok = False
+        metrics.auth_result(protocol, ok and account is not None)
         if not ok or account is None:
             self.failures_minute.count(remote_ip)
             self.failures_day.count(remote_ip)

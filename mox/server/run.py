@@ -25,6 +25,7 @@ from mox.config.model import Listener
 from mox.dns.resolver import Resolver
 from mox.imapserver import start_imap_server, stop_imap_server
 from mox.metrics import CountedLimiter
+from mox.queue.queue import Queue
 from mox.ratelimit import ConnectionLimiter
 from mox.server import mailauth
 from mox.server.authenticator import ConfigAuthenticator
@@ -52,6 +53,7 @@ class RunningServer:
     tls: dict[str, ListenerTls] = field(default_factory=dict)  # by listener name
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # background work to cancel
+    queue: Queue | None = None
 
     def reload_certificates(self) -> None:
         """SIGHUP: reload certificates from their files (ACME ones renew by themselves)."""
@@ -85,6 +87,8 @@ class RunningServer:
                 await asyncio.wait_for(srv.wait_closed(), 3)  # mox: 3 s grace
             except TimeoutError:
                 log.warning("connections still open at shutdown")
+        if self.queue is not None:
+            await self.queue.stop()
         await self.store.aclose()
 
 
@@ -153,7 +157,12 @@ async def start_all(
         if acc_cfg.quota_bytes:  # IMAP QUOTA (RFC 9208) and APPEND's OVERQUOTA
             store.account(name).quota = acc_cfg.quota_bytes
     limiter = ConnectionLimiter()  # shared by all SMTP and IMAP listeners, per IP class
+    if not localserve:
+        # localserve delivers every address locally, as mox's does; its queue is not needed.
+        running.queue = Queue(loaded, store, mail_auth.resolver)
     try:
+        if running.queue is not None:
+            await running.queue.start()
         for lname, listener in cfg.listeners.items():
             https_port = listener.https.port or DEFAULT_PORTS["https"]
             web = WebContext(
@@ -208,6 +217,7 @@ async def start_all(
                         unknown_recipient_delay=unknown_recipient_delay,
                         resolver=mail_auth.resolver,
                         reports=mail_auth.reports,
+                        queue=running.queue,
                         dns_comment=mail_auth.comment,
                     )
                     running.add(f"{lname}.{kind}", srv, ip, port)

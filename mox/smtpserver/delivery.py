@@ -22,6 +22,7 @@ from email.parser import HeaderParser
 from typing import Any
 
 from mox.authres import submission as submission_results
+from mox.queue.queue import QueuedRecipient
 from mox.smtp.address import AddressError, parse_mailbox
 from mox.smtp.codes import SmtpReply
 from mox.smtpserver.mailauth import (
@@ -120,6 +121,16 @@ async def _store(
     return msg.uid
 
 
+def requiretls_flag(txn: Transaction, header: bytes) -> bool | None:
+    """REQUIRETLS from MAIL FROM (True), or "TLS-Required: No" (False, RFC 8689 §5), or None."""
+    if txn.requiretls:
+        return True
+    msg = parse_header(header)
+    if (msg.get("TLS-Required") or "").strip().lower() == "no":
+        return False
+    return None
+
+
 async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data: bytes) -> str:
     """Deliver a received message to every recipient; returns the 250 reply line."""
     header, rest = split_header(data)
@@ -130,7 +141,7 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
         for rcpt in txn.recipients:
             if rcpt.localserve_code is not None:
                 await simulate(rcpt.localserve_code, ctx)
-    unknown = [r for r in txn.recipients if r.account is None and r.alias is None]
+    unknown = [r for r in txn.recipients if r.account is None and r.alias is None and not r.remote]
     if unknown:
         await asyncio.sleep(ctx.unknown_recipient_delay)  # as mox: slow down address probing
         log.info("unknown recipients", extra={"rcpts": [r.text for r in unknown]})
@@ -165,8 +176,28 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
         meta["authenticated"] = conn.account
     if inbound is not None:
         meta["auth"] = inbound.meta
+    queued: list[Recipient] = []
+    if ctx.submission and ctx.queue is not None:
+        # FUTURERELEASE holds every recipient in the queue; otherwise only other domains go
+        # there (local ones are delivered now).
+        queued = [r for r in txn.recipients if r.remote or txn.hold_until is not None]
+    if queued and ctx.queue is not None:
+        await ctx.queue.add(
+            account=conn.account or "",
+            mail_from=txn.mail_from_text,
+            recipients=[QueuedRecipient(r.text, r.notify, r.orcpt) for r in queued],
+            data=prefix + received(ctx, conn, txn, ident, None) + data,
+            smtputf8=txn.smtputf8,
+            requiretls=requiretls_flag(txn, header),
+            dsn_ret=txn.ret,
+            dsn_envid=txn.envid,
+            hold_until=txn.hold_until,
+        )
+    queued_ids = {id(r) for r in queued}
     targets: list[tuple[Recipient, str, str]] = []
     for rcpt in txn.recipients:
+        if id(rcpt) in queued_ids:
+            continue
         if rcpt.alias is not None:
             targets += [(rcpt, acc, mb) for acc, mb in alias_accounts(ctx, txn, rcpt)]
         elif rcpt.account is not None:

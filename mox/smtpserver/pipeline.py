@@ -145,12 +145,11 @@ async def resolve_recipient(
         raise SmtpReply(550, "5.1.2", "address literals not accepted as recipient")
     ours = addr.domain in cfg.config.domains
     if ctx.submission and conn.account is not None:
-        if not ours:
-            # No outgoing queue yet: say so plainly instead of pretending to send.
-            raise SmtpReply(
-                550, "5.7.0", "delivery to other domains is not available on this server yet"
-            )
         _first_time_limit(ctx, conn.account, txn, str(addr))
+        if not ours:
+            if ctx.queue is None:
+                raise SmtpReply(550, "5.7.0", "this server has no outgoing queue")
+            return Recipient(addr, text, None, remote=True)  # the queue delivers it
     if not ours:
         raise SmtpReply(550, "5.7.1", "not accepting email for domain")  # no open relay
     if cfg.config.domains[addr.domain].disabled:

@@ -24,6 +24,7 @@ import logging
 import ssl
 import time
 import warnings
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, syntax
@@ -41,6 +42,7 @@ from mox.auth.sasl import (
 from mox.auth.scram import CramMD5Server, SaslContext, ScramServer, new_mechanism
 from mox.config.load import LoadedConfig
 from mox.dns.resolver import Resolver
+from mox.queue.queue import Queue
 from mox.ratelimit import ConnectionLimiter
 from mox.reportdb import ReportDB
 from mox.smtp.address import Address, AddressError, parse_path
@@ -67,6 +69,7 @@ MECHANISMS = (
     "LOGIN",
 )  # as mox, strongest first
 MAX_BOGUS_TRANSACTIONS = 10
+MAX_FUTURE_RELEASE = 60 * 24 * 3600  # 60 days, as mox
 NOTIFY_VALUES = {"SUCCESS", "FAILURE", "DELAY"}
 
 
@@ -187,6 +190,10 @@ class MoxSMTP(SMTP):
         if ctx.submission and (conn.tls or not ctx.require_tls_for_auth):
             mechs = [m for m in MECHANISMS if conn.tls or not m.endswith("-PLUS")]
             lines.append("AUTH " + " ".join(mechs))
+        if ctx.submission and ctx.queue is not None:
+            # RFC 4865 §3: maximum interval in seconds and the latest release time (as mox).
+            until = datetime.now(UTC) + timedelta(seconds=MAX_FUTURE_RELEASE)
+            lines.append(f"FUTURERELEASE {MAX_FUTURE_RELEASE} {until:%Y-%m-%dT%H:%M:%SZ}")
         lines += [
             "ENHANCEDSTATUSCODES",
             "8BITMIME",
@@ -300,8 +307,28 @@ class MoxSMTP(SMTP):
                 txn.envid = envid
             elif key == "AUTH":  # RFC 4954 §5: may be ignored
                 continue
+            elif key in ("HOLDFOR", "HOLDUNTIL") and self.ctx.submission and self.ctx.queue:
+                txn.hold_until = self._future_release(key, value or "", seen)
             else:
                 raise SmtpReply(555, "5.5.4", f"unrecognized parameter {key}")  # RFC 5321 §4.1.1.11
+
+    @staticmethod
+    def _future_release(key: str, value: str, seen: set[str]) -> datetime:
+        """HOLDFOR=seconds or HOLDUNTIL=date-time (RFC 4865 §4), at most 60 days ahead."""
+        if {"HOLDFOR", "HOLDUNTIL"} <= seen:
+            raise SmtpReply(501, "5.5.4", "HOLDFOR and HOLDUNTIL together")  # RFC 4865 §4
+        now = datetime.now(UTC)
+        if key == "HOLDFOR":
+            if not value.isdigit() or int(value) > MAX_FUTURE_RELEASE:
+                raise SmtpReply(501, "5.5.4", f"HOLDFOR must be 0 to {MAX_FUTURE_RELEASE} seconds")
+            return now + timedelta(seconds=int(value))
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))  # RFC 3339
+        except ValueError:
+            raise SmtpReply(501, "5.5.4", "HOLDUNTIL must be an RFC 3339 date-time") from None
+        if when.tzinfo is None or when > now + timedelta(seconds=MAX_FUTURE_RELEASE):
+            raise SmtpReply(501, "5.5.4", "HOLDUNTIL needs a time zone, at most 60 days ahead")
+        return when
 
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str | None) -> None:
@@ -630,6 +657,7 @@ async def start_smtp_server(
     resolver: Resolver | None = None,
     reports: ReportDB | None = None,
     dns_comment: str = "",
+    queue: Queue | None = None,
 ) -> asyncio.Server:
     """Listen for SMTP of the given kind; `ssl_context` is for STARTTLS, or implicit TLS on 465."""
     loop = asyncio.get_running_loop()
@@ -649,6 +677,7 @@ async def start_smtp_server(
         resolver=resolver,
         reports=reports,
         dns_comment=dns_comment,
+        queue=queue,
     )
 
     def factory() -> MoxSMTP:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from mox.dkim.sign import KeyCache
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from mox.auth.login import Authenticator
     from mox.config.load import LoadedConfig
     from mox.dns.resolver import Resolver
+    from mox.queue.queue import Queue
     from mox.ratelimit import ConnectionLimiter
     from mox.reportdb import ReportDB
     from mox.store import Store
@@ -44,6 +46,8 @@ class ServerContext:
     reports: ReportDB | None = None
     dkim_keys: KeyCache = field(default_factory=KeyCache)
     dns_comment: str = ""
+    # The outgoing queue, for submitted mail to other domains and held messages (None: none).
+    queue: Queue | None = None
 
     @property
     def submission(self) -> bool:
@@ -83,6 +87,7 @@ class Recipient:
     orcpt: str | None = None  # RFC 3461 §4.2 ORCPT, "type;xtext-decoded address"
     localserve_code: int | None = None  # localserve: reply code to simulate at DATA
     report: Literal["dmarc", "tlsrpt"] | None = None  # a report address of a domain
+    remote: bool = False  # another domain's address: the outgoing queue delivers it
 
 
 @dataclass
@@ -95,6 +100,7 @@ class Transaction:
     declared_size: int | None = None
     ret: Literal["FULL", "HDRS"] | None = None  # RFC 3461 §4.3
     envid: str | None = None  # RFC 3461 §4.4
+    hold_until: datetime | None = None  # FUTURERELEASE, RFC 4865
     recipients: list[Recipient] = field(default_factory=list)
     bdat: bytearray | None = None  # CHUNKING (RFC 3030) data so far
     bdat_too_big: bool = False

@@ -7,6 +7,8 @@ carries security headers; HTTPS ones add HSTS (RFC 6797) unless it is a localser
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -15,6 +17,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mox import metrics
 from mox.acme.manager import HttpTokens
 from mox.config.load import LoadedConfig
 from mox.web import wellknown
@@ -61,6 +64,13 @@ class SecurityHeaders:
         await self.app(scope, receive, wrapped)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def create_app(ctx: WebContext, *, tls: bool) -> ASGIApp:
     loaded = ctx.config
 
@@ -99,9 +109,18 @@ def create_app(ctx: WebContext, *, tls: bool) -> ASGIApp:
             return redirect(request)
         return PlainTextResponse("not found\n", 404)
 
+    async def metrics_endpoint(request: Request) -> Response:
+        # Prometheus scrapes from this machine only: the metrics say who connects how often.
+        host = request.client.host if request.client is not None else ""
+        if not _is_loopback(host):
+            return PlainTextResponse("forbidden\n", 403)
+        data = await asyncio.to_thread(metrics.render, loaded.data_dir)
+        return Response(data, media_type=metrics.CONTENT_TYPE)
+
     routes = [
         Route("/.well-known/acme-challenge/{token}", acme_challenge),
         Route("/health", health),
+        Route("/metrics", metrics_endpoint),
     ]
     if tls:
         routes += [
