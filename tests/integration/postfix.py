@@ -9,6 +9,7 @@ root; it drops privileges to the `postfix` user itself.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -56,7 +57,17 @@ def _check_root() -> None:
 
 
 class Postfix:
-    def __init__(self, relay_port: int, domains: list[str]) -> None:
+    def __init__(
+        self,
+        relay_port: int,
+        domains: list[str],
+        *,
+        mailboxes: list[str] = (),  # type: ignore[assignment]
+        tls_pem: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """Relay `domains` to our port; as final destination, keep mail for `mailboxes` (full
+        addresses) in Maildirs under `self.vmail`; with `tls_pem` (cert chain, key) offer
+        STARTTLS."""
         _check_root()
         # Not under pytest's tmp_path: its parents are 0700, and Postfix's daemons run as the
         # `postfix` user, which must reach its queue and data directories.
@@ -71,8 +82,32 @@ class Postfix:
         shutil.chown(self.tmp / "data", "postfix")
         self.port = free_port()
         transports = ", ".join(f"{d}=smtp:[127.0.0.1]:{relay_port}" for d in domains)
+        extra = ""
+        self.vmail = self.tmp / "vmail"
+        if mailboxes:
+            self.vmail.mkdir()
+            shutil.chown(self.vmail, "postfix", "postfix")
+            vdomains = sorted({m.rpartition("@")[2] for m in mailboxes})
+            maps = ", ".join(
+                f"{m}={m.rpartition('@')[2]}/{m.partition('@')[0]}/" for m in mailboxes
+            )
+            pw = pwd.getpwnam("postfix")
+            extra += (
+                f"virtual_mailbox_domains = {' '.join(vdomains)}\n"
+                f"virtual_mailbox_base = {self.vmail}\n"
+                f"virtual_mailbox_maps = inline:{{ {maps} }}\n"
+                f"virtual_uid_maps = static:{pw.pw_uid}\nvirtual_gid_maps = static:{pw.pw_gid}\n"
+            )
+        if tls_pem is not None:
+            (self.dir / "tls.crt").write_bytes(tls_pem[0])
+            (self.dir / "tls.key").write_bytes(tls_pem[1])
+            extra += (
+                f"smtpd_tls_cert_file = {self.dir / 'tls.crt'}\n"
+                f"smtpd_tls_key_file = {self.dir / 'tls.key'}\n"
+                "smtpd_tls_security_level = may\nsmtpd_tls_received_header = yes\n"
+            )
         (self.dir / "main.cf").write_text(
-            MAIN_CF.format(tmp=self.tmp, domains=" ".join(domains), transports=transports)
+            MAIN_CF.format(tmp=self.tmp, domains=" ".join(domains), transports=transports) + extra
         )
         master = Path("/etc/postfix/master.cf").read_text()
         master = re.sub(
@@ -103,6 +138,12 @@ class Postfix:
     def stop(self) -> None:
         self.postfix("stop")
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def delivered(self, address: str) -> list[bytes]:
+        """Messages in a final-destination Maildir."""
+        local, _, domain = address.partition("@")
+        new = self.vmail / domain / local / "new"
+        return [p.read_bytes() for p in sorted(new.iterdir())] if new.exists() else []
 
     def read_log(self) -> str:
         try:
