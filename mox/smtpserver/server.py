@@ -41,7 +41,7 @@ from mox.auth.sasl import (
 )
 from mox.auth.scram import CramMD5Server, SaslContext, ScramServer, new_mechanism
 from mox.config.load import LoadedConfig
-from mox.dns.resolver import Resolver
+from mox.dns.resolver import DnsError, Resolver, lookup_ips
 from mox.queue.queue import Queue
 from mox.ratelimit import ConnectionLimiter
 from mox.reportdb import ReportDB
@@ -217,6 +217,21 @@ class MoxSMTP(SMTP):
 
     @syntax("HELO hostname")
     async def smtp_HELO(self, hostname: str | None) -> None:
+        ctx = self.ctx
+        check = ctx.kind == "smtp" and ctx.resolver is not None and not ctx.localserve
+        # As mox: a HELO (not EHLO) name must resolve; old software that says HELO often says
+        # nonsense. Address literals are left alone.
+        if hostname and check and ctx.resolver is not None and not hostname.startswith("["):
+            try:
+                ips, _ = await lookup_ips(ctx.resolver, hostname)
+            except DnsError:
+                await self.push("451 4.4.3 temporary error looking up the HELO name")
+                return
+            except ValueError:
+                ips = []
+            if not ips:
+                await self.push("550 5.7.1 HELO name does not resolve")
+                return
         await super().smtp_HELO(hostname)
         if self.session is not None and self.session.host_name:
             self.conn.ehlo = self.session.host_name
