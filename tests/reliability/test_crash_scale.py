@@ -196,8 +196,12 @@ def test_sigkill_under_200_concurrent_deliveries_and_appends(
             for t in threads:
                 t.start()
             # Kill at a random moment once deliveries are flowing (bounded wait for the first).
-            deadline = time.monotonic() + 20
-            while not rnd.acked and time.monotonic() < deadline:
+            # In the first round also wait for an APPEND to be acknowledged (on a loaded
+            # machine the first ones can take a while), so the UID checks have data.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (
+                not rnd.acked or (r == 0 and not rnd.append_uids)
+            ):
                 time.sleep(0.05)
             time.sleep(random.uniform(0.3, 3.0))
         finally:
