@@ -8,6 +8,9 @@ import re
 import nox
 
 nox.options.default_venv_backend = "uv"
+# Byte-compile at install, as pip does: third-party modules then are not compiled at first import
+# under the tests' warnings-as-errors.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "schema", "tests"]

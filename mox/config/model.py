@@ -21,9 +21,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 __all__ = [
     "Account",
-    "Queue",
-    "Route",
-    "Transport",
     "Acme",
     "Alias",
     "Config",
@@ -36,12 +33,15 @@ __all__ = [
     "Limits",
     "Listener",
     "MtaSts",
+    "Queue",
     "ReportAddress",
+    "Route",
     "ServiceImap",
     "ServiceSmtp",
     "ServiceSubmission",
     "ServiceToggle",
     "Tls",
+    "Transport",
 ]
 
 # RFC 1035 §2.3.1 host names, lower case, after IDNA (RFC 5891); no trailing dot.
@@ -154,6 +154,14 @@ class ServiceSmtp(ServiceToggle):
     require_starttls: bool = Field(
         default=False,
         description="Refuse mail over connections that did not do STARTTLS (RFC 3207 §4).",
+    )
+    dnsbls: list[str] = Field(
+        default_factory=list,
+        description=(
+            "DNS blocklist zones (RFC 5782), e.g. `bl.spamcop.net`, consulted in order for mail "
+            "to accounts with a junk filter when reputation and content say nothing against it; "
+            "a zone is only used while it lists 127.0.0.2 and not 127.0.0.1."
+        ),
     )
 
 
@@ -470,12 +478,18 @@ class Queue(_Model):
         default=5, ge=1, description="Send a delayed-delivery DSN after this many failures."
     )
     direct_port: int = Field(
-        default=25, ge=1, le=65535,
+        default=25,
+        ge=1,
+        le=65535,
         description="TCP port for direct delivery to MX hosts; only tests change it.",
     )
     mtasts_port: int = Field(
-        default=443, ge=1, le=65535,
-        description="HTTPS port for fetching MTA-STS policies (RFC 8461 §3.3); only tests change it.",
+        default=443,
+        ge=1,
+        le=65535,
+        description=(
+            "HTTPS port to fetch MTA-STS policies from (RFC 8461 §3.3); only tests change it."
+        ),
     )
 
 

@@ -354,8 +354,11 @@ class Queue:
                     pass
             # RFC 5321 §4.4 Return-Path at final delivery; RFC 9228 Delivered-To.
             head = f"Return-Path: <{m.mail_from}>\r\nDelivered-To: {m.rcpt}\r\n".encode()
-            await acc.deliver(mailbox, head + data, meta={"mail_from": m.mail_from,
-                                                          "rcpt_to": m.rcpt, "queue_id": m.id})
+            await acc.deliver(
+                mailbox,
+                head + data,
+                meta={"mail_from": m.mail_from, "rcpt_to": m.rcpt, "queue_id": m.id},
+            )
             out.append(RcptResult(m.rcpt, 250, "2.0.0 delivered locally"))
         return out
 

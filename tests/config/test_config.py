@@ -105,6 +105,7 @@ def test_lookup_subaddress_catchall_postmaster_case(tmp_path: Path) -> None:
         "destinations": {"@example.test": {"mailbox": "Catchall"}},
     }
     loaded = parse_config(data, tmp_path / "mox.toml")
+
     def account(address: str) -> str | None:
         target = loaded.lookup(address)
         return None if target is None else target.account

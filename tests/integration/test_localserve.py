@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from imapclient import IMAPClient
 
@@ -25,7 +26,15 @@ from tests.conftest import MOX
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 USER, PASSWORD = "mox@localhost", "moxmoxmox"
-PORTS = {"smtp": 1025, "submission": 1587, "submissions": 1465, "imap": 1143, "imaps": 1993}
+PORTS = {
+    "smtp": 1025,
+    "submission": 1587,
+    "submissions": 1465,
+    "imap": 1143,
+    "imaps": 1993,
+    "http": 1080,
+    "https": 1443,
+}
 
 MESSAGE = (
     b"From: mox <mox@localhost>\r\n"
@@ -182,3 +191,18 @@ def test_wrong_password_refused(localserve: tuple[Path, str]) -> None:
         pytest.raises(imaplib.IMAP4.error),
     ):
         imap.login(USER, "not-the-password")
+
+
+def test_autoconfig_over_https_and_http_redirect(localserve: tuple[Path, str]) -> None:
+    directory, _ = localserve
+    with httpx.Client(verify=tls_context(directory), timeout=10) as web:
+        r = web.get(
+            f"https://localhost:{PORTS['https']}/mail/config-v1.1.xml",
+            params={"emailaddress": "mox@localhost"},
+        )
+        assert r.status_code == 200
+        assert b"<port>1993</port>" in r.content
+        assert b"<port>1465</port>" in r.content
+        r = web.get(f"http://127.0.0.1:{PORTS['http']}/mail/config-v1.1.xml")
+        assert r.status_code == 308
+        assert r.headers["location"].startswith(f"https://127.0.0.1:{PORTS['https']}/")
