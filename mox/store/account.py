@@ -232,11 +232,19 @@ class Account:
         if cond is None:
             return None
         sql, value = cond
-        rows = self._rconn.execute(
-            "SELECT m.uid FROM fts JOIN messages m ON m.id = fts.rowid "  # noqa: S608
-            f"WHERE m.mailbox_id = :mailbox AND m.expunged = 0 AND {sql}",
-            {"mailbox": mailbox_id, "needle": value},
-        ).fetchall()
+        if sql == "fts MATCH :needle":
+            # The MATCH runs once, in a subquery; joined, SQLite ran it once per message row
+            # (bench/PROFILE.md: 3.3 s against 1.4 ms on 5,000 messages).
+            query = (
+                "SELECT uid FROM messages WHERE mailbox_id = :mailbox AND expunged = 0 "
+                "AND id IN (SELECT rowid FROM fts WHERE fts MATCH :needle)"
+            )
+        else:
+            query = (
+                "SELECT m.uid FROM fts JOIN messages m ON m.id = fts.rowid "  # noqa: S608
+                f"WHERE m.mailbox_id = :mailbox AND m.expunged = 0 AND {sql}"
+            )
+        rows = self._rconn.execute(query, {"mailbox": mailbox_id, "needle": value}).fetchall()
         return {int(r[0]) for r in rows}
 
     def unindexed_uids(self, mailbox_id: int) -> set[int]:
