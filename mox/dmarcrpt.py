@@ -5,8 +5,8 @@ Incoming: a report message has the XML as an attachment, gzip- or zip-compressed
 reads it with defusedxml into a `Feedback`. Outgoing: each DMARC evaluation of a message whose
 sender's record asks for reports (`rua`) is stored; `build_due` turns the evaluations of a
 finished interval into one report per policy domain: XML, gzipped, attached to a message from
-postmaster@<hostname> and DKIM-signed. Until the outgoing queue exists, these messages are kept in
-the report database with status "pending" instead of being sent.
+postmaster@<hostname> and DKIM-signed. They are kept in the report database ("pending") until
+`mox serve` hands them to the outgoing queue ("queued").
 
 As mox: intervals are `ri` rounded up to 1, 2, 3, 4, 6, 8, 12 or 24 hours; report addresses
 outside the policy domain's organization must opt in with a `<policy-domain>._report._dmarc.
@@ -35,6 +35,8 @@ from defusedxml import ElementTree as SafeET
 from mox.dmarc import org_domain
 from mox.dns.resolver import DnsError, Resolver
 from mox.reportdb import ReportDB
+
+PENDING = "pending"  # built, not yet handed to the outgoing queue
 
 __all__ = [
     "AuthResult",
@@ -428,7 +430,7 @@ async def build_due(
             end,
             recipients,
             signed,
-            "pending: no outgoing queue yet",
+            PENDING,
             ids,
         )
         made += 1

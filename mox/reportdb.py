@@ -202,6 +202,10 @@ class ReportDB:
                 "DELETE FROM dmarc_evaluations WHERE id = ?", [(i,) for i in evaluation_ids]
             )
 
+    def set_outgoing_status(self, report_id: int, status: str) -> None:
+        with self._conn() as conn:
+            conn.execute("UPDATE dmarc_outgoing SET status = ? WHERE id = ?", (status, report_id))
+
     def outgoing(self) -> list[dict[str, Any]]:
         with self._conn() as conn:
             rows = conn.execute(

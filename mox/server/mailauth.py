@@ -21,8 +21,9 @@ from mox.config.load import LoadedConfig
 from mox.dkim.keys import load_private_key, public_record
 from mox.dkim.sign import KeyCache, signers_for
 from mox.dkim.sign import sign as dkim_sign
-from mox.dmarcrpt import build_due
+from mox.dmarcrpt import PENDING, build_due
 from mox.dns.resolver import DnsPythonResolver, MockResolver, Resolver, parse_nameserver
+from mox.queue.queue import Queue, QueuedRecipient
 from mox.reportdb import ReportDB
 
 __all__ = ["MailAuth", "dmarc_report_worker", "localserve_resolver", "setup"]
@@ -76,10 +77,32 @@ def setup(loaded: LoadedConfig, *, localserve: bool, resolver: Resolver | None) 
     return MailAuth(resolver or resolver_from_config(loaded), ReportDB.in_data_dir(loaded.data_dir))
 
 
+async def send_pending_reports(db: ReportDB, queue: Queue, hostname: str) -> int:
+    """Hand built DMARC aggregate reports to the outgoing queue (RFC 7489 §7.2); how many."""
+    sent = 0
+    for report in db.outgoing():
+        if report["status"] != PENDING or not report["recipients"]:
+            continue
+        await queue.add(
+            account="",  # DSNs about reports go to the postmaster account
+            mail_from=f"postmaster@{hostname}",
+            recipients=[QueuedRecipient(r) for r in report["recipients"]],
+            data=report["message"],
+        )
+        db.set_outgoing_status(report["id"], "queued")
+        sent += 1
+    return sent
+
+
 async def dmarc_report_worker(
-    loaded: LoadedConfig, auth: MailAuth, *, interval: float = REPORT_INTERVAL
+    loaded: LoadedConfig,
+    auth: MailAuth,
+    *,
+    interval: float = REPORT_INTERVAL,
+    queue: Queue | None = None,
 ) -> None:
-    """Build outgoing DMARC aggregate reports for finished intervals, every `interval` seconds."""
+    """Build outgoing DMARC aggregate reports for finished intervals, every `interval` seconds,
+    and hand them to the outgoing queue."""
     db = auth.reports
     if db is None:
         return
@@ -99,9 +122,11 @@ async def dmarc_report_worker(
                 sign=sign,
             )
             if made:
-                log.info(
-                    "dmarc reports built, kept until the outgoing queue exists", extra={"n": made}
-                )
+                log.info("dmarc reports built", extra={"n": made})
+            if queue is not None:
+                sent = await send_pending_reports(db, queue, hostname)
+                if sent:
+                    log.info("dmarc reports queued", extra={"n": sent})
         except Exception:
             log.exception("building dmarc reports failed")
         await asyncio.sleep(interval)

@@ -165,7 +165,7 @@ async def test_outgoing_reports_are_built_per_interval(tmp_path: Path) -> None:
     assert made == 1  # the second hour is not over
     (out,) = db.outgoing()
     assert out["recipients"] == ["dmarc@sender.example", "r@reports.example"]
-    assert out["status"] == "pending: no outgoing queue yet"
+    assert out["status"] == "pending"
     assert out["message"].startswith(b"DKIM-Signature: test\r\n")
     assert len(db.evaluations()) == 1
     msg = message_from_bytes(out["message"])
