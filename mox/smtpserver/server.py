@@ -24,6 +24,7 @@ import logging
 import ssl
 import time
 import warnings
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,6 +70,23 @@ MECHANISMS = (
     "LOGIN",
 )  # as mox, strongest first
 MAX_BOGUS_TRANSACTIONS = 10
+CONTEXTS: weakref.WeakKeyDictionary[asyncio.Server, ServerContext] = weakref.WeakKeyDictionary()
+
+
+async def drain_smtp_server(server: asyncio.Server, grace: float = 30.0) -> bool:
+    """Graceful shutdown: stop accepting, refuse new transactions with 421, and wait (bounded)
+    for transactions already in DATA/BDAT to be delivered. True when none was left behind."""
+    server.close()
+    ctx = CONTEXTS.get(server)
+    if ctx is None:
+        return True
+    ctx.shutting_down = True
+    deadline = time.monotonic() + grace
+    while ctx.inflight and time.monotonic() < deadline:  # noqa: ASYNC110 (a counter, polled)
+        await asyncio.sleep(0.05)
+    return ctx.inflight == 0
+
+
 MAX_FUTURE_RELEASE = 60 * 24 * 3600  # 60 days, as mox
 NOTIFY_VALUES = {"SUCCESS", "FAILURE", "DELAY"}
 
@@ -252,6 +270,8 @@ class MoxSMTP(SMTP):
 
     async def _mail(self, arg: str) -> None:
         ctx, conn = self.ctx, self.conn
+        if ctx.shutting_down:
+            raise SmtpReply(421, "4.3.2", "shutting down")  # as mox
         if self.txn is not None:
             raise SmtpReply(503, "5.5.1", "already have MAIL")  # RFC 5321 §4.1.4
         if ctx.submission and conn.account is None:
@@ -423,6 +443,13 @@ class MoxSMTP(SMTP):
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str | None) -> None:
+        self.ctx.inflight += 1  # a shutdown waits for these (graceful drain)
+        try:
+            await self._data(arg)
+        finally:
+            self.ctx.inflight -= 1
+
+    async def _data(self, arg: str | None) -> None:
         if await self.check_helo_needed():
             return
         txn = self.txn
@@ -499,6 +526,13 @@ class MoxSMTP(SMTP):
 
     @syntax("BDAT size [LAST]")
     async def smtp_BDAT(self, arg: str | None) -> None:
+        self.ctx.inflight += 1
+        try:
+            await self._bdat(arg)
+        finally:
+            self.ctx.inflight -= 1
+
+    async def _bdat(self, arg: str | None) -> None:
         # RFC 3030 §2: the chunk is read whatever happens, so the connection stays in sync.
         words = (arg or "").split()
         if (
@@ -711,5 +745,6 @@ async def start_smtp_server(
     server = await loop.create_server(
         factory, host, port, ssl=ssl_context if implicit else None, reuse_address=True
     )
+    CONTEXTS[server] = ctx
     log.info("listening", extra={"service": kind, "address": f"{host}:{port}"})
     return server

@@ -48,6 +48,9 @@ class ServerContext:
     dns_comment: str = ""
     # The outgoing queue, for submitted mail to other domains and held messages (None: none).
     queue: Queue | None = None
+    # Graceful shutdown: transactions in DATA/BDAT now, and whether new ones are refused.
+    inflight: int = 0
+    shutting_down: bool = False
 
     @property
     def submission(self) -> bool:
