@@ -12,6 +12,7 @@ from mox.cli import dkim as dkim_cli
 from mox.cli import dmarc as dmarc_cli
 from mox.cli import dns as dns_cli
 from mox.cli import importexport as importexport_cli
+from mox.cli import junk as junk_cli
 from mox.cli import queue as queue_cli
 from mox.cli import quickstart as quickstart_cli
 
@@ -39,6 +40,7 @@ app.command("backup")(backup_cli.backup)
 app.command("verifydata")(backup_cli.verifydata)
 app.add_typer(importexport_cli.import_app, name="import")
 app.add_typer(importexport_cli.export_app, name="export")
+app.add_typer(junk_cli.app, name="junk")
 
 
 @app.command("version")

@@ -24,12 +24,13 @@ from mox.config.load import DEFAULT_PORTS, LoadedConfig
 from mox.config.model import Listener
 from mox.dns.resolver import Resolver
 from mox.imapserver import start_imap_server, stop_imap_server
+from mox.junk import train as junk_train
 from mox.metrics import CountedLimiter
 from mox.queue.queue import Queue
 from mox.ratelimit import ConnectionLimiter
 from mox.server import mailauth
 from mox.server.authenticator import ConfigAuthenticator
-from mox.smtpserver.server import start_smtp_server
+from mox.smtpserver.server import drain_smtp_server, start_smtp_server
 from mox.smtpserver.state import SmtpKind
 from mox.store import Store
 from mox.tls.certs import ListenerTls
@@ -80,8 +81,8 @@ class RunningServer:
             await web.close()
         for srv in self.imap_servers:
             await stop_imap_server(srv)  # also ends open IMAP sessions before the store closes
-        for srv in self.servers:
-            srv.close()
+        # SMTP: no new connections or transactions, but let those in DATA finish (bounded).
+        await asyncio.gather(*(drain_smtp_server(srv) for srv in self.servers))
         for srv in self.servers:
             try:
                 await asyncio.wait_for(srv.wait_closed(), 3)  # mox: 3 s grace
@@ -149,13 +150,12 @@ async def start_all(
     store = Store(loaded.data_dir)
     running = RunningServer(store)
     mail_auth = mailauth.setup(loaded, localserve=localserve, resolver=resolver)
-    if not localserve:
-        worker = mailauth.dmarc_report_worker(loaded, mail_auth)
-        running.tasks.append(asyncio.create_task(worker, name="dmarc-reports"))
     authenticator = ConfigAuthenticator(loaded, store)
     for name, acc_cfg in cfg.accounts.items():
         if acc_cfg.quota_bytes:  # IMAP QUOTA (RFC 9208) and APPEND's OVERQUOTA
             store.account(name).quota = acc_cfg.quota_bytes
+        if acc_cfg.junk_filter is not None:  # mox.junk: train from $Junk/$NotJunk flags
+            running.tasks.append(junk_train.start(store.account(name), acc_cfg.junk_filter))
     limiter = ConnectionLimiter()  # shared by all SMTP and IMAP listeners, per IP class
     if not localserve:
         # localserve delivers every address locally, as mox's does; its queue is not needed.
@@ -163,6 +163,8 @@ async def start_all(
     try:
         if running.queue is not None:
             await running.queue.start()
+            worker = mailauth.dmarc_report_worker(loaded, mail_auth, queue=running.queue)
+            running.tasks.append(asyncio.create_task(worker, name="dmarc-reports"))
         for lname, listener in cfg.listeners.items():
             https_port = listener.https.port or DEFAULT_PORTS["https"]
             web = WebContext(

@@ -22,6 +22,8 @@ from email.parser import HeaderParser
 from typing import Any
 
 from mox.authres import submission as submission_results
+from mox.junk import smtp as junk_smtp
+from mox.junk.analyze import Verdict
 from mox.queue.queue import QueuedRecipient
 from mox.smtp.address import AddressError, parse_mailbox
 from mox.smtp.codes import SmtpReply
@@ -203,6 +205,8 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
         elif rcpt.account is not None:
             targets.append((rcpt, rcpt.account, rcpt.mailbox))
     seen: set[tuple[str, str]] = set()
+    verdicts: list[Verdict] = []  # mox.junk: per copy, for accounts with a junk filter
+    delivered = 0
     for rcpt, account, mailbox in targets:
         if (account, mailbox) in seen:
             continue  # one copy per account and mailbox
@@ -222,7 +226,18 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
             "rcpt_to": rcpt.text,
             "dsn": {**meta["dsn"], "notify": rcpt.notify, "orcpt": rcpt.orcpt},
         }
+        # --- junk filter (mox.junk.smtp): port 25, accounts with junk_filter only ---
+        verdict = await junk_smtp.decide(
+            ctx, conn, account, rcpt.text, header, copy, rmeta, verdicts
+        )
+        if verdict is not None:
+            verdicts.append(verdict)
+            if not verdict.accept:
+                continue  # kept in the Rejects mailbox
+            copy = verdict.header() + copy
+        # --- end junk filter ---
         uid = await _store(ctx, account, mailbox, copy, rmeta)
+        delivered += 1
         log.info(
             "delivered",
             extra={
@@ -235,6 +250,7 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
                 "rcpt": rcpt.text,
             },
         )
+    await junk_smtp.conclude(verdicts, delivered)  # 451 when all copies were junk
     if ctx.submission and conn.account and not ctx.localserve:
         await ctx.store.account(conn.account).record_outgoing([r.text for r in txn.recipients])
     return f"250 2.0.0 OK, id {ident}"
