@@ -32,7 +32,12 @@ def ip_classes(ip: str) -> tuple[str, str, str]:
 
 
 class RateLimiter:
-    """At most `limits[i]` events per `window` seconds for class i of an IP."""
+    """At most `limits[i]` events per `window` seconds for class i of an IP.
+
+    A sliding window, approximated with two fixed ones (as mox's ratelimit): the previous
+    window's count weighs in by the part of it that still overlaps the last `window` seconds, so
+    a burst that straddles a window boundary is counted whole.
+    """
 
     def __init__(
         self,
@@ -45,17 +50,27 @@ class RateLimiter:
         self.clock = clock
         self._slot = -1
         self._counts: dict[str, int] = defaultdict(int)
+        self._previous: dict[str, int] = {}
 
-    def _rotate(self) -> None:
-        slot = int(self.clock() // self.window)
+    def _rotate(self) -> float:
+        """Advance the windows; returns the weight of the previous window's counts."""
+        now = self.clock()
+        slot = int(now // self.window)
         if slot != self._slot:
+            self._previous = dict(self._counts) if slot == self._slot + 1 else {}
             self._slot = slot
             self._counts.clear()
+        return 1.0 - (now % self.window) / self.window
+
+    def _total(self, key: str, weight: float) -> float:
+        return self._counts[key] + self._previous.get(key, 0) * weight
 
     def can_add(self, ip: str, n: int = 1) -> bool:
-        self._rotate()
+        weight = self._rotate()
         keys = ip_classes(ip)
-        return all(self._counts[k] + n <= lim for k, lim in zip(keys, self.limits, strict=True))
+        return all(
+            self._total(k, weight) + n <= lim for k, lim in zip(keys, self.limits, strict=True)
+        )
 
     def add(self, ip: str, n: int = 1) -> bool:
         """Count n events if that stays within the limits; False (and count nothing) if not."""
