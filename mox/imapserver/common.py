@@ -8,13 +8,16 @@ Implementation notes:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from mox.imap.abnf import MONTHS
-from mox.imap.errors import ImapNo
+from mox.imap.errors import ImapBye, ImapNo
 from mox.imap.responses import Atom, ResponseCode
 from mox.store import Account, Mailbox
 
@@ -121,3 +124,23 @@ def get_mailbox(account: Account, name: str, *, trycreate: bool = False) -> Mail
         # RFC 9051 §6.3.12 and §6.4.7: TRYCREATE when the target mailbox does not exist.
         raise ImapNo("no such mailbox", code("TRYCREATE" if trycreate else "NONEXISTENT"))
     return mb
+
+
+async def wait_input_or_change(readable: Awaitable[object], changed: asyncio.Event) -> bool:
+    """Until the client sends something (True) or another session commits a change (IDLE,
+    NOTIFY); ImapBye after the authenticated idle timeout (RFC 9051 §5.4)."""
+    reader = asyncio.ensure_future(readable)
+    waiter = asyncio.ensure_future(changed.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {reader, waiter}, timeout=TIMEOUT_AUTHENTICATED, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for task in (reader, waiter):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    if not done:
+        raise ImapBye("autologout; idle for too long")
+    return reader in done

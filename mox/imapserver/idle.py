@@ -12,13 +12,11 @@ Implementation notes:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
 from mox.imap import commands as c
 from mox.imap.connection import ClientLine, InvalidCommand
-from mox.imap.errors import ImapBad, ImapBye
+from mox.imap.errors import ImapBad
 from mox.imap.receiver import NEED_DATA
 from mox.imap.responses import Continuation
 from mox.imapserver import common
@@ -43,28 +41,13 @@ async def idle(s: Session, cmd: c.Idle) -> Ok | None:
             raise ImapBad(ev.text, ev.code)
         if ev is not NEED_DATA:
             raise ImapBad("unexpected input during IDLE")
-        reader = asyncio.ensure_future(s.io.wait_readable())
-        changed = asyncio.ensure_future(s.changed.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {reader, changed},
-                timeout=common.TIMEOUT_AUTHENTICATED,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for task in (reader, changed):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        if not done:
-            raise ImapBye("autologout; idle for too long")  # RFC 9051 §5.4
+        input_ready = await common.wait_input_or_change(s.io.wait_readable(), s.changed)
         if s.changed.is_set():
             if s.selected is not None:
                 s.flush_updates()
             else:
                 s.changed.clear()
-        if reader in done:
+        if input_ready:
             data = s.io.take()
             if not data:
                 raise ConnectionClosed("end of input during IDLE")

@@ -15,12 +15,10 @@ Implementation notes:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
 from mox.imap import commands as c
-from mox.imap.errors import ImapBye, ImapNo
+from mox.imap.errors import ImapNo
 from mox.imap.responses import DataResponse, ListData, ListValue, StatusData, Str
 from mox.imapserver import common
 from mox.imapserver.common import SEPARATOR, ConnectionClosed, Ok, code
@@ -183,27 +181,12 @@ async def notify(s: Session, cmd: c.Notify) -> Ok | None:
 
 async def wait_for_input(s: Session) -> None:
     """Wait for client input; meanwhile send changes as they are committed (RFC 5465 §3)."""
-    reader = asyncio.ensure_future(s.io.wait_readable())
-    changed = asyncio.ensure_future(s.changed.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {reader, changed},
-            timeout=common.TIMEOUT_AUTHENTICATED,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-    finally:
-        for task in (reader, changed):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    if not done:
-        raise ImapBye("autologout; idle for too long")  # RFC 9051 §5.4
+    input_ready = await common.wait_input_or_change(s.io.wait_readable(), s.changed)
     if s.changed.is_set():
         delayed = s.notify is not None and s.notify.selected_delayed
         s.flush_updates(allow_expunge=not delayed)
         await s.drain()
-    if reader in done:
+    if input_ready:
         data = s.io.take()
         if not data:
             raise ConnectionClosed("end of input")
