@@ -122,7 +122,10 @@ def parse_nameserver(text: str) -> tuple[str, int]:
 
 
 class DnsPythonResolver:
-    """A stub resolver (dnspython) that asks the given recursive resolvers, with no cache."""
+    """A stub resolver (dnspython) that asks the given recursive resolvers.
+
+    No cache by default (dnscheck must see what is published now); the mail server turns on
+    dnspython's TTL-respecting cache, which keeps the answer's AD flag with it."""
 
     def __init__(
         self,
@@ -130,6 +133,7 @@ class DnsPythonResolver:
         *,
         trusted: bool | None = None,
         timeout: float = 5.0,
+        cache: bool = False,
     ) -> None:
         if not nameservers:
             raise ValueError("no nameservers")
@@ -146,7 +150,7 @@ class DnsPythonResolver:
         res.flags = dns.flags.RD | dns.flags.AD  # RFC 6840 §5.7: ask for the AD bit
         res.timeout = min(2.0, timeout)
         res.lifetime = timeout
-        res.cache = None
+        res.cache = dns.resolver.Cache() if cache else None
         self._res = res
 
     @classmethod

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mox.dns.resolver import (
+    DnsError,
     DnsPythonResolver,
     MockResolver,
     NotFound,
@@ -14,6 +17,7 @@ from mox.dns.resolver import (
     parse_nameserver,
     reverse_name,
 )
+from tests.dns.lab import Knot
 
 
 def test_parse_nameserver() -> None:
@@ -64,3 +68,28 @@ async def test_mock_resolver() -> None:
     assert await lookup_ips(res, "mail.example.test") == (["192.0.2.1"], True)
     with pytest.raises(ResolverUnreachable):
         await MockResolver(unreachable=True).query("example.test", "A")
+
+
+@pytest.mark.integration
+async def test_cache_keeps_answers_for_their_ttl(tmp_path: Path) -> None:
+    """The server's resolver caches for the records' TTL; dnscheck's does not cache at all.
+
+    Asked straight at Knot, whose answers carry the zone's TTL (the test Unbound serves TTL 0)."""
+    zone = (
+        "$ORIGIN cached.test.\n$TTL 300\n"
+        "@ IN SOA ns.cached.test. h.cached.test. 1 3600 600 86400 300\n"
+        "@ IN NS ns\nns IN A 127.0.0.1\n@ IN MX 10 mx.cached.test.\n"
+    )
+    knot = Knot(tmp_path / "knot", {"cached.test": zone}, signed=set()).start()
+    try:
+        res = DnsPythonResolver([("127.0.0.1", knot.port)], cache=True, timeout=2)
+        first = await res.query("cached.test", "MX")
+        assert first.records == ("10 mx.cached.test.",)
+        knot.stop()  # from now on only the cache can answer
+        again = await res.query("cached.test", "MX")
+        assert again.records == first.records
+        uncached = DnsPythonResolver([("127.0.0.1", knot.port)], timeout=1)
+        with pytest.raises(DnsError):
+            await uncached.query("cached.test", "MX")
+    finally:
+        knot.stop()
