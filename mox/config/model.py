@@ -42,6 +42,7 @@ __all__ = [
     "ServiceToggle",
     "Tls",
     "Transport",
+    "Webhook",
 ]
 
 # RFC 1035 §2.3.1 host names, lower case, after IDNA (RFC 5891); no trailing dot.
@@ -377,6 +378,23 @@ class JunkFilter(_Model):
     rare_words: int = Field(default=2, ge=0, description="Ignore words seen fewer times.")
 
 
+class Webhook(_Model):
+    """Where the server POSTs JSON events for an account (mox's webhooks)."""
+
+    url: str = Field(
+        pattern=r"^https?://\S+$",
+        description="URL the events are POSTed to as JSON (http or https).",
+    )
+    authorization: str = Field(
+        default="",
+        pattern=r"^[^\r\n]*$",
+        description=(
+            "Value of the Authorization header sent with each event, e.g. `Basic ...`; "
+            "none when empty."
+        ),
+    )
+
+
 class Account(_Model):
     """A user: a password, a message store, and one or more addresses."""
 
@@ -416,6 +434,20 @@ class Account(_Model):
     )
     login_disabled: str = Field(
         default="", description="When not empty, logins are refused with this message."
+    )
+    outgoing_webhook: Webhook | None = Field(
+        default=None,
+        description=(
+            "Webhook called when the queue delivers (`delivered`), gives up on (`failed`) or "
+            "drops (`canceled`) a message this account sent; none when omitted."
+        ),
+    )
+    incoming_webhook: Webhook | None = Field(
+        default=None,
+        description=(
+            "Webhook called with each message delivered into this account over SMTP; none "
+            "when omitted."
+        ),
     )
 
 

@@ -19,7 +19,7 @@ import logging
 import random
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,6 +75,9 @@ class Queue:
         self._task: asyncio.Task[None] | None = None
         self._busy: set[int] = set()
         self._running: set[asyncio.Task[None]] = set()
+        # Called when a recipient leaves the queue: (msg, "delivered"|"failed"|"dropped",
+        # last error), before the message file goes (the outgoing webhooks read its header).
+        self.retire_hooks: list[Callable[[QueueMsg, str, str | None], Awaitable[None]]] = []
         q = config.config.queue
         ca = tuple(str(config.resolve(p)) for p in config.config.tls_ca_files)
         self._ca_files = ca
@@ -476,7 +479,13 @@ class Queue:
                 raise
             return int(left) == 0
 
-        if await self._db(run):
+        last = await self._db(run)
+        for hook in self.retire_hooks:
+            try:
+                await hook(m, result, last_error)
+            except Exception:
+                log.exception("retire hook failed", extra={"id": m.id})
+        if last:
             (self.dir / m.path).unlink(missing_ok=True)
 
     async def _dsn(self, m: QueueMsg, action: Action, status: str, text: str, remote: str) -> None:

@@ -36,6 +36,8 @@ from mox.store import Store
 from mox.tls.certs import ListenerTls
 from mox.web.app import WebContext
 from mox.web.server import WebServer, start_web_server
+from mox.webapi import WebApi
+from mox.webhook import Webhooks
 
 __all__ = ["RunningServer", "run_until_signal", "start_all"]
 
@@ -55,6 +57,7 @@ class RunningServer:
     addresses: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # background work to cancel
     queue: Queue | None = None
+    webhooks: Webhooks | None = None
 
     def reload_certificates(self) -> None:
         """SIGHUP: reload certificates from their files (ACME ones renew by themselves)."""
@@ -90,6 +93,8 @@ class RunningServer:
                 log.warning("connections still open at shutdown")
         if self.queue is not None:
             await self.queue.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.store.aclose()
 
 
@@ -160,6 +165,18 @@ async def start_all(
     if not localserve:
         # localserve delivers every address locally, as mox's does; its queue is not needed.
         running.queue = Queue(loaded, store, mail_auth.resolver)
+    running.webhooks = Webhooks(loaded, store)  # mox.webhook: account event POSTs
+    running.webhooks.register()
+    if running.queue is not None:
+        running.queue.retire_hooks.append(running.webhooks.outgoing)
+    webapi = WebApi(
+        loaded,
+        store,
+        authenticator,
+        running.queue,
+        localserve=localserve,
+        unknown_recipient_delay=unknown_recipient_delay,
+    )
     try:
         if running.queue is not None:
             await running.queue.start()
@@ -171,6 +188,7 @@ async def start_all(
                 loaded,
                 https_port=https_port if listener.https.enabled else None,
                 hsts=not localserve,
+                webapi=webapi,
             )
             await _start_tls(loaded, running, web, lname, listener)
             holder = running.tls.get(lname)

@@ -21,6 +21,7 @@ import secrets
 from email.parser import HeaderParser
 from typing import Any
 
+from mox import webhook
 from mox.authres import submission as submission_results
 from mox.junk import smtp as junk_smtp
 from mox.junk.analyze import Verdict
@@ -133,8 +134,18 @@ def requiretls_flag(txn: Transaction, header: bytes) -> bool | None:
     return None
 
 
-async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data: bytes) -> str:
-    """Deliver a received message to every recipient; returns the 250 reply line."""
+async def deliver_message(
+    ctx: ServerContext,
+    conn: Conn,
+    txn: Transaction,
+    data: bytes,
+    *,
+    queue_ids: list[int] | None = None,
+) -> str:
+    """Deliver a received message to every recipient; returns the 250 reply line.
+
+    `queue_ids`, when given, gets the queue ids of the recipients that went to the queue, in
+    the order of `txn.recipients` (the web API reports them)."""
     header, rest = split_header(data)
     received_count = sum(1 for line in header.split(b"\r\n") if line[:9].lower() == b"received:")
     if received_count > MAX_RECEIVED:
@@ -184,7 +195,7 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
         # there (local ones are delivered now).
         queued = [r for r in txn.recipients if r.remote or txn.hold_until is not None]
     if queued and ctx.queue is not None:
-        await ctx.queue.add(
+        ids = await ctx.queue.add(
             account=conn.account or "",
             mail_from=txn.mail_from_text,
             recipients=[QueuedRecipient(r.text, r.notify, r.orcpt) for r in queued],
@@ -195,6 +206,8 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
             dsn_envid=txn.envid,
             hold_until=txn.hold_until,
         )
+        if queue_ids is not None:
+            queue_ids.extend(ids)
     queued_ids = {id(r) for r in queued}
     targets: list[tuple[Recipient, str, str]] = []
     for rcpt in txn.recipients:
@@ -238,6 +251,7 @@ async def deliver_message(ctx: ServerContext, conn: Conn, txn: Transaction, data
         # --- end junk filter ---
         uid = await _store(ctx, account, mailbox, copy, rmeta)
         delivered += 1
+        webhook.incoming(ctx.store, account, mailbox, uid, copy, rmeta)  # when configured
         log.info(
             "delivered",
             extra={

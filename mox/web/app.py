@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +22,9 @@ from mox import metrics
 from mox.acme.manager import HttpTokens
 from mox.config.load import LoadedConfig
 from mox.web import wellknown
+
+if TYPE_CHECKING:
+    from mox.webapi import WebApi
 
 __all__ = ["WebContext", "create_app"]
 
@@ -39,6 +43,7 @@ class WebContext:
     http_tokens: HttpTokens = field(default_factory=dict)
     https_port: int | None = None  # where plain HTTP redirects to; None: no HTTPS
     hsts: bool = True
+    webapi: WebApi | None = None  # /webapi/v0/ on HTTPS listeners (mox.webapi)
 
 
 class SecurityHeaders:
@@ -131,6 +136,8 @@ def create_app(ctx: WebContext, *, tls: bool) -> ASGIApp:
             Route("/Autodiscover/Autodiscover.xml", autodiscover, methods=["POST"]),
             Route("/profile.mobileconfig", mobileconfig),
         ]
+        if ctx.webapi is not None:
+            routes += ctx.webapi.routes()
     # Plain HTTP serves only ACME and health; the rest moves to HTTPS (RFC 8461 §3.3 for the
     # MTA-STS policy, and passwords in autoconfig answers are nobody's business in clear).
     routes.append(Route("/{path:path}", fallback, methods=["GET", "HEAD", "POST"]))

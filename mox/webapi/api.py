@@ -1,0 +1,460 @@
+"""The web API: `POST /webapi/v0/<Method>` with a JSON request, as mox's webapi.
+
+The request is the body as JSON (`application/json`), or, as mox's clients send it, the form
+field `request` of an `application/x-www-form-urlencoded` body. Authentication is HTTP Basic
+(RFC 7617) with the account's email address and password; failures count in the same per-IP
+login throttle as SMTP and IMAP. Errors are JSON `{"Code": ..., "Message": ...}`: 400 for bad
+input, 401 (with `WWW-Authenticate`, RFC 9110 §11.6.1) for bad credentials, 404 for an unknown
+method, mailbox or message.
+
+Methods:
+- `Send`: compose a message (RFC 5322) from `Message` {From, To, CC, BCC, ReplyTo, Subject, Text,
+  HTML, InReplyTo, References} and optional `Headers` [[name, value], ...], then hand it to the
+  SMTP submission path (`deliver_message`): same sender checks, Message-Id/Date,
+  Authentication-Results, DKIM signature, local delivery now, other domains through the queue.
+  Returns `MessageID` and per recipient its `QueueMsgID` (null: delivered locally at once).
+- `MessageGet` {Mailbox, UID}: headers, addresses, subject, text and HTML bodies, flags.
+- `MessageFlagsAdd` / `MessageFlagsRemove` {Mailbox, UID, Flags}: system flags and keywords.
+
+No header value may contain CR or LF (header injection); such requests get 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import email.policy
+import email.utils
+import json
+import logging
+import re
+import secrets
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mox.config.load import LoadedConfig
+from mox.queue.queue import Queue
+from mox.ratelimit import ConnectionLimiter
+from mox.server.authenticator import ConfigAuthenticator
+from mox.smtp.address import Address, AddressError, parse_mailbox
+from mox.smtp.codes import SmtpReply
+from mox.smtpserver.delivery import deliver_message
+from mox.smtpserver.pipeline import check_mail_from, resolve_recipient
+from mox.smtpserver.state import Conn, ServerContext, Transaction
+from mox.store import Store, StoreError
+from mox.store.models import Message
+from mox.webhook import addresses, body_text, header_text, parse_message
+
+__all__ = ["ApiError", "WebApi"]
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 64 * 1024 * 1024
+REALM = 'Basic realm="mox webapi", charset="UTF-8"'
+# RFC 5322 §3.6.8 field names; the ones the API sets itself may not come in `Headers`.
+_FIELD_NAME = re.compile(r"^[!-9;-~]+$")
+_RESERVED = {
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply-to",
+    "subject",
+    "message-id",
+    "date",
+    "in-reply-to",
+    "references",
+    "sender",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "return-path",
+    "received",
+    "dkim-signature",
+    "authentication-results",
+}
+# An IMAP keyword (RFC 9051 §9 flag-keyword = atom): no specials, controls, spaces or 8-bit.
+_KEYWORD = re.compile(r"""^[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$""")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _bad(message: str, code: str = "badRequest") -> ApiError:
+    return ApiError(400, code, message)
+
+
+def _header_value(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(f"{what} must be a string")
+    if "\r" in value or "\n" in value:
+        raise _bad(f"{what} must not contain CR or LF", "headerInjection")
+    return value
+
+
+def _field(obj: dict[str, Any], key: str, what: str) -> str:
+    return _header_value(obj.get(key, ""), what)
+
+
+def _check_keys(obj: Any, allowed: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise _bad(f"{what} must be a JSON object")
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise _bad(f"unknown field(s) in {what}: {', '.join(unknown)}")
+    return obj
+
+
+@dataclass(frozen=True)
+class NameAddress:
+    name: str
+    address: Address
+
+    def header(self) -> HeaderAddress:
+        local, _, domain = str(self.address).rpartition("@")
+        return HeaderAddress(display_name=self.name, username=local, domain=domain)
+
+
+def _name_address(obj: Any, what: str) -> NameAddress:
+    obj = _check_keys(obj, {"Name", "Address"}, what)
+    name = _field(obj, "Name", f"{what}.Name")
+    text = _field(obj, "Address", f"{what}.Address")
+    if not text:
+        raise _bad(f"{what}.Address is required", "badAddress")
+    try:
+        addr = parse_mailbox(text)
+    except AddressError as exc:
+        raise _bad(f"{what}.Address: {exc}", "badAddress") from None
+    if addr.literal:
+        raise _bad(f"{what}.Address: address literals are not accepted", "badAddress")
+    return NameAddress(name, addr)
+
+
+def _name_addresses(obj: dict[str, Any], key: str) -> list[NameAddress]:
+    value = obj.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(f"Message.{key} must be a list")
+    return [_name_address(v, f"Message.{key}[{i}]") for i, v in enumerate(value)]
+
+
+def _mailbox_uid(req: dict[str, Any]) -> tuple[str, int]:
+    mailbox = req.get("Mailbox")
+    uid = req.get("UID")
+    if not isinstance(mailbox, str) or not mailbox:
+        raise _bad("Mailbox must be a non-empty string")
+    if not isinstance(uid, int) or isinstance(uid, bool) or uid < 1:
+        raise _bad("UID must be a positive integer")
+    return mailbox, uid
+
+
+def _flags(req: dict[str, Any]) -> list[str]:
+    flags = req.get("Flags")
+    if not isinstance(flags, list) or not flags:
+        raise _bad("Flags must be a non-empty list of strings")
+    out = []
+    for f in flags:
+        if not isinstance(f, str) or not f:
+            raise _bad("Flags must be a non-empty list of strings")
+        if f.startswith("\\"):
+            if not _KEYWORD.match(f[1:]):
+                raise _bad(f"malformed flag {f!r}")
+        elif not _KEYWORD.match(f):
+            raise _bad(f"malformed keyword {f!r}")
+        out.append(f)
+    return out
+
+
+def _error_response(err: ApiError) -> Response:
+    headers = {"WWW-Authenticate": REALM} if err.status == 401 else None
+    return JSONResponse({"Code": err.code, "Message": err.message}, err.status, headers=headers)
+
+
+class WebApi:
+    """What the API needs from the running server; one per server, shared by its listeners."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        store: Store,
+        authenticator: ConfigAuthenticator,
+        queue: Queue | None,
+        *,
+        localserve: bool = False,
+        unknown_recipient_delay: float = 5.0,
+    ) -> None:
+        self.loaded = loaded
+        self.store = store
+        self.authenticator = authenticator
+        cfg = loaded.config
+        # The submission path's context: the API submits as an SMTP client would.
+        self.smtp = ServerContext(
+            kind="submission",
+            config=loaded,
+            store=store,
+            authenticator=authenticator,
+            hostname=cfg.hostname,
+            max_message_size=MAX_REQUEST,
+            limiter=ConnectionLimiter(),
+            localserve=localserve,
+            unknown_recipient_delay=unknown_recipient_delay,
+            queue=queue,
+        )
+        self.methods: dict[str, Callable[[str, str, dict[str, Any]], Awaitable[Any]]] = {
+            "Send": self.send,
+            "MessageGet": self.message_get,
+            "MessageFlagsAdd": self.flags_add,
+            "MessageFlagsRemove": self.flags_remove,
+        }
+
+    # --- HTTP ---
+
+    def routes(self) -> list[Route]:
+        return [Route("/webapi/v0/{method}", self.handle, methods=["POST"])]
+
+    async def handle(self, request: Request) -> Response:
+        remote_ip = request.client.host if request.client is not None else ""
+        try:
+            method = self.methods.get(request.path_params["method"])
+            if method is None:
+                raise ApiError(404, "notFound", "unknown method")
+            account = await self._authenticate(request, remote_ip)
+            req = await self._request(request)
+            result = await method(account, remote_ip, req)
+        except ApiError as err:
+            return _error_response(err)
+        return JSONResponse(result)
+
+    async def _authenticate(self, request: Request, remote_ip: str) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "basic" or not token:
+            raise ApiError(401, "unauthorized", "HTTP basic authentication required")
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "unauthorized", "malformed credentials") from None
+        username, sep, password = decoded.partition(":")  # RFC 7617 §2: user-id ":" password
+        if not sep:
+            raise ApiError(401, "unauthorized", "malformed credentials")
+        account = await self.authenticator.login(
+            username, password, remote_ip=remote_ip, protocol="webapi"
+        )
+        if account is None:
+            raise ApiError(401, "unauthorized", "bad credentials")
+        return account
+
+    async def _request(self, request: Request) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_REQUEST:
+            raise ApiError(413, "tooLarge", "request too large")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REQUEST:
+                raise ApiError(413, "tooLarge", "request too large")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        text: str | bytes = bytes(body)
+        if ctype == "application/x-www-form-urlencoded":
+            try:
+                form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=False)
+            except UnicodeDecodeError:
+                raise _bad("request is not UTF-8") from None
+            values = form.get("request")
+            if not values:
+                raise _bad("missing form field request")
+            text = values[0]
+        elif ctype not in ("application/json", ""):
+            raise _bad("send application/json or a form with field request")
+        try:
+            req = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise _bad("request is not valid JSON") from None
+        if not isinstance(req, dict):
+            raise _bad("request must be a JSON object")
+        return req
+
+    # --- methods ---
+
+    async def send(self, account: str, remote_ip: str, req: dict[str, Any]) -> dict[str, Any]:
+        req = _check_keys(req, {"Message", "Headers"}, "request")
+        m = _check_keys(
+            req.get("Message"),
+            {
+                "From",
+                "To",
+                "CC",
+                "BCC",
+                "ReplyTo",
+                "Subject",
+                "Text",
+                "HTML",
+                "InReplyTo",
+                "References",
+            },
+            "Message",
+        )
+        sender = _name_address(m.get("From"), "Message.From")
+        to, cc, bcc = (_name_addresses(m, k) for k in ("To", "CC", "BCC"))
+        reply_to = _name_addresses(m, "ReplyTo")
+        subject = _field(m, "Subject", "Message.Subject")
+        in_reply_to = _field(m, "InReplyTo", "Message.InReplyTo")
+        refs = m.get("References", [])
+        if not isinstance(refs, list):
+            raise _bad("Message.References must be a list")
+        references = [_header_value(r, "Message.References") for r in refs]
+        text, html = m.get("Text", ""), m.get("HTML", "")
+        if not isinstance(text, str) or not isinstance(html, str):
+            raise _bad("Message.Text and Message.HTML must be strings")
+        extra = req.get("Headers", [])
+        if not isinstance(extra, list):
+            raise _bad("Headers must be a list of [name, value] pairs")
+        headers: list[tuple[str, str]] = []
+        for pair in extra:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise _bad("Headers must be a list of [name, value] pairs")
+            name = _header_value(pair[0], "header name")
+            value = _header_value(pair[1], f"header {name}")
+            if not _FIELD_NAME.match(name):
+                raise _bad(f"malformed header name {name!r}")
+            if name.lower() in _RESERVED:
+                raise _bad(f"header {name} is set by the API, use the Message fields")
+            headers.append((name, value))
+        rcpts = to + cc + bcc
+        if not rcpts:
+            raise _bad("no recipients in To, CC or BCC", "badAddress")
+
+        everyone = [sender, *rcpts, *reply_to]
+        utf8 = any(not str(a.address).isascii() for a in everyone)
+        hostname = self.loaded.config.hostname
+        message_id = f"<{secrets.token_hex(16)}@{hostname}>"
+        msg = EmailMessage(policy=email.policy.SMTPUTF8 if utf8 else email.policy.SMTP)
+        try:
+            msg["From"] = sender.header()
+            if to:
+                msg["To"] = [a.header() for a in to]
+            if cc:
+                msg["Cc"] = [a.header() for a in cc]
+            if reply_to:
+                msg["Reply-To"] = [a.header() for a in reply_to]
+            msg["Subject"] = subject
+            msg["Message-Id"] = message_id
+            msg["Date"] = email.utils.formatdate(localtime=True)
+            if in_reply_to:
+                msg["In-Reply-To"] = in_reply_to
+            if references:
+                msg["References"] = " ".join(references)
+            for name, value in headers:
+                msg[name] = value
+            msg.set_content(text)
+            if html:
+                msg.add_alternative(html, subtype="html")
+            data = msg.as_bytes()
+        except (ValueError, TypeError, IndexError) as exc:
+            raise _bad(f"cannot compose message: {exc}") from None
+
+        conn = Conn(remote_ip=remote_ip, account=account)
+        txn = Transaction(
+            mail_from=sender.address,
+            mail_from_text=str(sender.address),
+            smtputf8=utf8,
+            body="8BITMIME" if any(b > 127 for b in data) else "7BIT",
+        )
+        queue_ids: list[int] = []
+        try:
+            await check_mail_from(self.smtp, conn, txn)
+            seen: set[str] = set()
+            for r in rcpts:
+                key = str(r.address).lower()
+                if key in seen:
+                    continue
+                seen.add(key)
+                rcpt = await resolve_recipient(self.smtp, conn, txn, r.address, str(r.address))
+                txn.recipients.append(rcpt)
+            await deliver_message(self.smtp, conn, txn, data, queue_ids=queue_ids)
+        except SmtpReply as reply:
+            code = "badAddress" if reply.enhanced.startswith(("5.1.", "4.1.")) else "user"
+            if reply.code < 500:
+                code = "temporary"
+            raise _bad(f"{reply.code} {reply.enhanced} {reply.text}", code) from None
+        by_rcpt = dict(zip((id(r) for r in txn.recipients if r.remote), queue_ids, strict=False))
+        log.info(
+            "webapi send",
+            extra={"account": account, "msgid": message_id, "rcpts": len(txn.recipients)},
+        )
+        return {
+            "MessageID": message_id,
+            "Submissions": [
+                {"Address": r.text, "QueueMsgID": by_rcpt.get(id(r))} for r in txn.recipients
+            ],
+        }
+
+    async def _message(self, account: str, req: dict[str, Any]) -> tuple[int, Message]:
+        mailbox, uid = _mailbox_uid(req)
+        acc = self.store.account(account)
+        mb = acc.get_mailbox(mailbox)
+        if mb is None:
+            raise ApiError(404, "notFound", "no such mailbox")
+        found = acc.get_messages(mb.id, [uid])
+        if not found:
+            raise ApiError(404, "notFound", "no such message")
+        return mb.id, found[0]
+
+    async def message_get(
+        self, account: str, remote_ip: str, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        req = _check_keys(req, {"Mailbox", "UID"}, "request")
+        _, message = await self._message(account, req)
+        acc = self.store.account(account)
+        data = await asyncio.to_thread(acc.read_message, message)
+        msg = await asyncio.to_thread(parse_message, data)
+        return {
+            "Mailbox": req["Mailbox"],
+            "UID": message.uid,
+            "Flags": sorted(message.flags),
+            "Size": message.size,
+            "Received": message.internal_date.isoformat(),
+            "Headers": [[k, str(v)] for k, v in msg.items()],
+            "From": addresses(msg, "From"),
+            "To": addresses(msg, "To"),
+            "CC": addresses(msg, "Cc"),
+            "Subject": header_text(msg, "Subject"),
+            "MessageID": header_text(msg, "Message-Id").strip(),
+            "Text": body_text(msg, "plain"),
+            "HTML": body_text(msg, "html"),
+        }
+
+    async def _flags(self, account: str, req: dict[str, Any], op: str) -> dict[str, Any]:
+        req = _check_keys(req, {"Mailbox", "UID", "Flags"}, "request")
+        flags = _flags(req)
+        mailbox_id, message = await self._message(account, req)
+        acc = self.store.account(account)
+        try:
+            await acc.store_flags(
+                mailbox_id, [message.uid], "add" if op == "add" else "remove", flags
+            )
+        except StoreError as exc:
+            raise _bad(str(exc)) from None
+        (now,) = acc.get_messages(mailbox_id, [message.uid]) or (message,)
+        return {"Mailbox": req["Mailbox"], "UID": message.uid, "Flags": sorted(now.flags)}
+
+    async def flags_add(self, account: str, remote_ip: str, req: dict[str, Any]) -> Any:
+        return await self._flags(account, req, "add")
+
+    async def flags_remove(self, account: str, remote_ip: str, req: dict[str, Any]) -> Any:
+        return await self._flags(account, req, "remove")
