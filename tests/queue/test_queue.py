@@ -65,6 +65,15 @@ async def wait_until(cond: Any, timeout: float = 20) -> None:
     raise AssertionError("condition not met in time")
 
 
+async def until_empty(q: Queue) -> None:
+    """Until every queued message is delivered, failed or dropped."""
+
+    async def empty() -> bool:
+        return not await q.messages()
+
+    await wait_until(empty)
+
+
 async def inbox(store: Store) -> list[bytes]:
     acc = store.account("alice")
     mb = acc.get_mailbox("Inbox")
@@ -85,10 +94,7 @@ async def test_delivered_and_retired(tmp_path: Path, remote: Remote, store: Stor
         assert len(ids) == 2
         assert {m.rcpt for m in await q.messages()} == {"bob@remote.test", "carol@remote.test"}
 
-        async def done() -> bool:
-            return not await q.messages()
-
-        await wait_until(done)
+        await until_empty(q)
         (got,) = remote.handler.received  # one transaction for both recipients
         assert got.rcpts == ["bob@remote.test", "carol@remote.test"]
         assert got.data == MESSAGE
@@ -120,10 +126,7 @@ async def test_temporary_failure_retried_then_delivered(tmp_path: Path, store: S
         (m,) = await q.messages()
         assert m.last_error == "451 4.3.0 try again"
 
-        async def done() -> bool:
-            return not await q.messages()
-
-        await wait_until(done)
+        await until_empty(q)
         assert len(remote.handler.received) == 1
         assert await inbox(store) == []  # no DSN: it was delivered
     finally:
@@ -189,10 +192,7 @@ async def test_delay_dsn_then_failure_and_notify_never(tmp_path: Path, store: St
             data=MESSAGE,
         )
 
-        async def both_done() -> bool:
-            return not await q.messages()
-
-        await wait_until(both_done)
+        await until_empty(q)
         dsns = [m.decode() for m in await inbox(store)]
         assert len(dsns) == 2  # delayed, then failed, both for bob; nothing for carol
         assert "Action: delayed" in dsns[0]
@@ -215,10 +215,7 @@ async def test_null_mx_fails_at_once(tmp_path: Path, remote: Remote, store: Stor
             data=MESSAGE,
         )
 
-        async def done() -> bool:
-            return not await q.messages()
-
-        await wait_until(done)
+        await until_empty(q)
         (dsn,) = await inbox(store)
         assert b"Status: 5.1.10" in dsn  # RFC 7505 §4.3
         assert remote.handler.received == []
@@ -242,10 +239,7 @@ async def test_hold_release_retry_drop(tmp_path: Path, remote: Remote, store: St
         assert await q.drop([ids[1]]) == 1
         assert await q.release([ids[0]]) == 1
 
-        async def done() -> bool:
-            return not await q.messages()
-
-        await wait_until(done)
+        await until_empty(q)
         assert remote.handler.received[0].rcpts == ["bob@remote.test"]
         assert sorted(r for _, r in await q.retired()) == ["delivered", "dropped"]
     finally:
@@ -270,11 +264,7 @@ async def test_tls_opportunistic_and_durable_across_restart(tmp_path: Path, stor
     assert [m.rcpt for m in await q2.messages()] == ["bob@remote.test"]
     await q2.start()
     try:
-
-        async def done() -> bool:
-            return not await q2.messages()
-
-        await wait_until(done)
+        await until_empty(q2)
         assert remote.handler.received[0].tls  # STARTTLS used, unverified (opportunistic)
     finally:
         await q2.stop()
