@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-__all__ = ["COLUMNS", "QueueMsg", "connect", "migrate"]
+from mox.store.db import Migration, connect, migrate
+
+__all__ = ["COLUMNS", "QueueMsg", "open_db"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +84,6 @@ def msg_from_row(row: tuple[Any, ...]) -> QueueMsg:
     )
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
-
-
 def _m1(db: sqlite_utils.Database) -> None:
     columns: dict[str, Any] = {
         "id": int,
@@ -129,22 +121,19 @@ def _m1(db: sqlite_utils.Database) -> None:
     )
 
 
-Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = [_m1]
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    db = sqlite_utils.Database(conn, execute_plugins=False)
-    with db.atomic():
-        if not db.table("meta").exists():
-            db.table("meta").create({"key": str, "value": int}, pk="key")
-            conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', 0)")
-    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-    while version < len(MIGRATIONS):
-        with db.atomic():
-            MIGRATIONS[version](db)
-            version += 1
-            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+def open_db(path: Path) -> sqlite3.Connection:
+    """The queue database, with the store's pragmas and migration mechanism."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        migrate(conn, MIGRATIONS)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def write_file(path: Path, data: bytes) -> None:

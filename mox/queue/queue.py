@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from mox.config.load import LoadedConfig
 from mox.dns.resolver import Resolver
-from mox.queue.db import COLUMNS, QueueMsg, connect, migrate, msg_from_row, write_file
+from mox.queue.db import COLUMNS, QueueMsg, msg_from_row, open_db, write_file
 from mox.queue.direct import DeliveryAttempt, HopFailure, MtaStsCache, deliver_direct
 from mox.queue.dsn import Action, DsnRecipient, compose_dsn
 from mox.smtpclient.client import RcptResult, SmtpClientError, TlsPolicy, send
@@ -68,8 +68,7 @@ class Queue:
         self.clock = clock
         self.dir = config.data_dir / "queue"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.dir / "index.db")
-        migrate(self._conn)
+        self._conn = open_db(self.dir / "index.db")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mox-queue")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

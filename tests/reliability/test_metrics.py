@@ -16,8 +16,7 @@ import pytest
 import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
-from mox.queue.db import connect as queue_connect
-from mox.queue.db import migrate as queue_migrate
+from mox.queue.db import open_db as open_queue_db
 from tests.conftest import free_port
 from tests.serverthread import PASSWORD, ServerThread, start_server
 
@@ -80,8 +79,7 @@ def test_metrics_move_with_traffic(server: Server, ca: trustme.CA) -> None:
     imap.logout()
 
     queue = srv.loaded.data_dir / "queue"
-    conn = queue_connect(queue / "index.db")
-    queue_migrate(conn)
+    conn = open_queue_db(queue / "index.db")
     conn.execute("INSERT INTO msgs(rcpt, hold) VALUES ('a@x.example', 0), ('b@x.example', 0)")
     conn.execute("INSERT INTO msgs(rcpt, hold) VALUES ('c@x.example', 1)")
     conn.close()
