@@ -221,7 +221,8 @@ class Queue:
         for t in list(self._running):
             t.cancel()
         if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+            # Bounded: a delivery stuck in a remote's TLS handshake must not hold up shutdown.
+            await asyncio.wait(self._running, timeout=10)
         await self._db(lambda conn: conn.close())
         self._executor.shutdown(wait=True)
 
