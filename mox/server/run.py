@@ -5,6 +5,8 @@ Implementation notes:
   uvicorn) over one shared `Store`.
 - Each listener has one `ListenerTls` shared by its services: certificates from files (reloaded on
   SIGHUP) or from ACME; a new certificate is swapped into the live context, no restart needed.
+- SIGHUP also re-reads the config file: a valid one replaces the running config in place (every
+  part holds the same `LoadedConfig`), an invalid one is refused with its problems logged.
 - Start order: web listeners first (they answer ACME challenges), then certificates, then mail.
 - Shutdown: stop accepting, close connections, then `Store.aclose()` finishes pending commits, so a
   message acknowledged before the signal is on disk.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mox.acme.manager import AcmeManager
-from mox.config.load import DEFAULT_PORTS, LoadedConfig
+from mox.config.load import DEFAULT_PORTS, ConfigError, LoadedConfig, load_config
 from mox.config.model import Listener
 from mox.dns.resolver import Resolver
 from mox.imapserver import start_imap_server, stop_imap_server
@@ -36,6 +38,7 @@ from mox.store import Store
 from mox.tls.certs import ListenerTls
 from mox.web.app import WebContext
 from mox.web.server import WebServer, start_web_server
+from mox.web.sites import SiteEnv
 from mox.webapi import WebApi
 from mox.webhook import Webhooks
 
@@ -46,9 +49,15 @@ SMTP_KINDS: tuple[SmtpKind, ...] = ("smtp", "submission", "submissions")
 log = logging.getLogger(__name__)
 
 
+# Config sections that only take effect at start: a reload that changes them logs that a restart
+# is needed, and applies everything else.
+RESTART_SECTIONS = ("data_dir", "hostname", "listeners", "acme", "dns")
+
+
 @dataclass
 class RunningServer:
     store: Store
+    loaded: LoadedConfig | None = None  # updated in place by reload_config
     servers: list[asyncio.Server] = field(default_factory=list)
     imap_servers: list[asyncio.Server] = field(default_factory=list)
     web_servers: list[WebServer] = field(default_factory=list)
@@ -58,6 +67,7 @@ class RunningServer:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # background work to cancel
     queue: Queue | None = None
     webhooks: Webhooks | None = None
+    junk_training: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # by account
 
     def reload_certificates(self) -> None:
         """SIGHUP: reload certificates from their files (ACME ones renew by themselves)."""
@@ -70,6 +80,48 @@ class RunningServer:
                     "certificate reload failed, keeping the old one",
                     extra={"listener": name, "err": str(exc)},
                 )
+
+    def apply_accounts(self) -> None:
+        """Per-account runtime state from the config: quotas and junk filter training."""
+        if self.loaded is None:
+            return
+        for name, acc_cfg in self.loaded.config.accounts.items():
+            account = self.store.account(name)
+            account.quota = acc_cfg.quota_bytes or None  # IMAP QUOTA (RFC 9208), OVERQUOTA
+            if acc_cfg.junk_filter is not None and name not in self.junk_training:
+                # mox.junk: train from $Junk/$NotJunk flags
+                self.junk_training[name] = junk_train.start(account, acc_cfg.junk_filter)
+                self.tasks.append(self.junk_training[name])
+
+    async def reload_config(self) -> None:
+        """Re-read the config file and apply it without dropping connections (SIGHUP, and the
+        admin pages after they write the file). Accounts, addresses, aliases, domains, DKIM
+        selectors, limits, routes and policies take effect for the next transaction; sections in
+        RESTART_SECTIONS need a restart, which is logged. Raises ConfigError, keeping the running
+        config, when the file is not valid."""
+        if self.loaded is None:
+            return
+        new = await asyncio.to_thread(load_config, self.loaded.path)
+        old = self.loaded.config
+        pending = [s for s in RESTART_SECTIONS if getattr(new.config, s) != getattr(old, s)]
+        self.loaded.config = new.config
+        self.loaded.addresses = new.addresses
+        self.apply_accounts()
+        log.info("config reloaded", extra={"path": str(self.loaded.path)})
+        if pending:
+            log.warning(
+                "config changes that need a restart were not applied",
+                extra={"sections": ",".join(pending)},
+            )
+
+    async def reload(self) -> None:
+        """SIGHUP: certificates from their files, then the config file."""
+        self.reload_certificates()
+        try:
+            await self.reload_config()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config reload refused, keeping the running config: " + problem)
 
     def add(self, name: str, server: asyncio.Server, ip: str, port: int) -> None:
         self.servers.append(server)
@@ -153,14 +205,10 @@ async def start_all(
     give theirs); localserve uses none but answers from the config."""
     cfg = loaded.config
     store = Store(loaded.data_dir)
-    running = RunningServer(store)
+    running = RunningServer(store, loaded)
     mail_auth = mailauth.setup(loaded, localserve=localserve, resolver=resolver)
     authenticator = ConfigAuthenticator(loaded, store)
-    for name, acc_cfg in cfg.accounts.items():
-        if acc_cfg.quota_bytes:  # IMAP QUOTA (RFC 9208) and APPEND's OVERQUOTA
-            store.account(name).quota = acc_cfg.quota_bytes
-        if acc_cfg.junk_filter is not None:  # mox.junk: train from $Junk/$NotJunk flags
-            running.tasks.append(junk_train.start(store.account(name), acc_cfg.junk_filter))
+    running.apply_accounts()
     limiter = ConnectionLimiter()  # shared by all SMTP and IMAP listeners, per IP class
     if not localserve:
         # localserve delivers every address locally, as mox's does; its queue is not needed.
@@ -177,6 +225,15 @@ async def start_all(
         localserve=localserve,
         unknown_recipient_delay=unknown_recipient_delay,
     )
+    sites = SiteEnv(
+        loaded,
+        store,
+        authenticator,
+        webapi,
+        running.queue,
+        localserve=localserve,
+        reload_config=running.reload_config,
+    )
     try:
         if running.queue is not None:
             await running.queue.start()
@@ -189,6 +246,7 @@ async def start_all(
                 https_port=https_port if listener.https.enabled else None,
                 hsts=not localserve,
                 webapi=webapi,
+                sites=sites,
             )
             await _start_tls(loaded, running, web, lname, listener)
             holder = running.tls.get(lname)
@@ -279,7 +337,14 @@ async def run_until_signal(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = await start_all(loaded, localserve=localserve)
-    loop.add_signal_handler(signal.SIGHUP, running.reload_certificates)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:
+        task = asyncio.create_task(running.reload(), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     if on_ready is not None:
         on_ready(running)
     log.info("ready")

@@ -1,5 +1,5 @@
-"""The starlette application: well-known endpoints now; webmail, account and admin pages and the
-web API mount on the same app later.
+"""The starlette application: well-known endpoints, the web API (mox.webapi) and the webmail,
+account and admin sites (mox.web.sites).
 
 Plain HTTP (port 80) answers ACME http-01 and redirects everything else to HTTPS. Every response
 carries security headers; HTTPS ones add HSTS (RFC 6797) unless it is a localserve test setup.
@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mox import metrics
 from mox.acme.manager import HttpTokens
 from mox.config.load import LoadedConfig
 from mox.web import wellknown
+from mox.web.sites import site_routes
 
 if TYPE_CHECKING:
+    from mox.web.sites import SiteEnv
     from mox.webapi import WebApi
 
 __all__ = ["WebContext", "create_app"]
@@ -44,6 +46,7 @@ class WebContext:
     https_port: int | None = None  # where plain HTTP redirects to; None: no HTTPS
     hsts: bool = True
     webapi: WebApi | None = None  # /webapi/v0/ on HTTPS listeners (mox.webapi)
+    sites: SiteEnv | None = None  # /webmail/, /account/, /admin/ on HTTPS listeners
 
 
 class SecurityHeaders:
@@ -122,7 +125,7 @@ def create_app(ctx: WebContext, *, tls: bool) -> ASGIApp:
         data = await asyncio.to_thread(metrics.render, loaded.data_dir)
         return Response(data, media_type=metrics.CONTENT_TYPE)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/.well-known/acme-challenge/{token}", acme_challenge),
         Route("/health", health),
         Route("/metrics", metrics_endpoint),
@@ -138,6 +141,8 @@ def create_app(ctx: WebContext, *, tls: bool) -> ASGIApp:
         ]
         if ctx.webapi is not None:
             routes += ctx.webapi.routes()
+        if ctx.sites is not None:
+            routes += site_routes(ctx.sites)
     # Plain HTTP serves only ACME and health; the rest moves to HTTPS (RFC 8461 §3.3 for the
     # MTA-STS policy, and passwords in autoconfig answers are nobody's business in clear).
     routes.append(Route("/{path:path}", fallback, methods=["GET", "HEAD", "POST"]))
