@@ -182,7 +182,8 @@ in
           lib.optional cfg.ensureDkimKeys "${mox} dkim ensure-keys --config ${configFile}"
           ++ [ "${mox} config check ${configFile}" ];
         ExecStart = "${mox} serve --config ${configFile}";
-        # SIGHUP reloads TLS certificates; a new config restarts the unit (restartTriggers).
+        # SIGHUP reloads TLS certificates and the config file (listener changes need a restart);
+        # a new config restarts the unit (restartTriggers).
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "always";
         RestartSec = "5s";
