@@ -33,7 +33,7 @@ PACKAGES: dict[str, str] = {
     "isync": "mbsync syncing a mailbox both ways (tests/imapserver/test_realclients.py)",
     "mutt": "mutt reading a message over IMAP COMPRESS=DEFLATE (tests/imapserver)",
     "fetchmail": "fetchmail reading messages over IMAPS (tests/imapserver)",
-    "chromium": "headless browser driven by Playwright for webmail/account/admin pages (tests/web*)",
+    "chromium": "headless browser (Playwright) for webmail, account and admin pages (tests/web*)",
 }
 
 
