@@ -72,6 +72,26 @@ def summarize(raw: Path, top: int) -> str:
     return "\n".join(out)
 
 
+def summarize_lines(raw: Path, top: int) -> str:
+    """Self samples per function and line (where in a hot function the time goes)."""
+    own: Counter[str] = Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples += int(count)
+        last = stack.split(";")[-1]
+        for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+            if marker in last:
+                head, _, tail = last.partition("(")
+                last = head + "(" + tail.split(marker, 1)[-1]
+        own[last] += int(count)
+    out = ["self %  function (file:line)"]
+    out += [f"{100 * n / max(samples, 1):6.1f}  {f}" for f, n in own.most_common(top)]
+    return "\n".join(out)
+
+
 def profile(
     pid: int, out: Path, seconds: float, load: Callable[[], Coroutine[Any, Any, loadgen.LoadResult]]
 ) -> tuple[loadgen.LoadResult, str]:
@@ -95,6 +115,9 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--keep", type=Path, help="directory for the raw py-spy files")
+    p.add_argument("--only", choices=["smtp", "imap"], help="profile only this load")
+    p.add_argument("--size", type=int, default=4096, help="SMTP message size in bytes")
+    p.add_argument("--lines", action="store_true", help="self time per source line too")
     a = p.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mox-profile-", dir="/var/tmp"))
     users = [f"u{i}" for i in range(1, 11)]
@@ -108,12 +131,12 @@ def main() -> int:
         pid = ours.pids()[0]
         loads: list[tuple[str, Callable[[], Coroutine[Any, Any, loadgen.LoadResult]]]] = [
             (
-                "smtp: 50 connections, 4 KiB messages",
+                f"smtp: 50 connections, {a.size // 1024} KiB messages",
                 lambda: loadgen.run_smtp(
                     ours.smtp_port,
                     f"sink1@{DOMAIN}",
                     connections=50,
-                    size=4096,
+                    size=a.size,
                     seconds=a.seconds,
                     max_messages=1_000_000,
                 ),
@@ -131,10 +154,15 @@ def main() -> int:
             ),
         ]
         for i, (name, load) in enumerate(loads):
+            if a.only is not None and not name.startswith(a.only):
+                continue
             raw = keep / f"profile-{i}.txt"
             res, _ = profile(pid, raw, a.seconds, load)
             print(f"== {name}: {res.rate:.1f}/s ({res.done} in {res.elapsed:.1f}s)")
             print(summarize(raw, a.top))
+            if a.lines:
+                print()
+                print(summarize_lines(raw, a.top))
             print()
     finally:
         ours.close()

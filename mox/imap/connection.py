@@ -125,6 +125,11 @@ class ImapConnection:
         return self._in_flight
 
     @property
+    def mid_command(self) -> bool:
+        """Input of a command that is not complete yet (see ``Receiver.mid_command``)."""
+        return self.receiver.mid_command
+
+    @property
     def too_many_bad(self) -> bool:
         return self.consecutive_bad >= MAX_CONSECUTIVE_BAD
 

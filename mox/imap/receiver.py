@@ -166,6 +166,12 @@ class Receiver:
         """Octets received but not yet consumed."""
         return len(self._buf)
 
+    @property
+    def mid_command(self) -> bool:
+        """Part of a command (or of its literal) has arrived but not all of it: a server that is
+        shutting down lets such a command finish rather than cut it off."""
+        return self._mode is not _Mode.LINE or bool(self._chunks) or bool(self._buf)
+
     def _note_first_chunk(self, text: bytes) -> None:
         if self._chunks:
             return

@@ -2,7 +2,8 @@
 
 Implementation notes:
 - Message bytes are read, and parsed (``mox.imapserver.message``), only when an item needs them, one
-  message at a time; after each message's response we wait for the write buffer to drain.
+  message at a time; after each message's response we wait while the client's write buffer is
+  full, so output stays bounded.
 - A non-PEEK body fetch in a read-write mailbox sets \\Seen first (one store write for all messages
   that lack it); such messages then get FLAGS in their response even when not asked
   (RFC 9051 §6.4.5).
@@ -55,19 +56,25 @@ def sets_seen(item: c.FetchAttr) -> bool:
 class _Lazy:
     """The bytes, MIME tree and cached parse results of one message, loaded on first use."""
 
-    def __init__(self, account: Account, msg: Message, cached: cache.Parsed | None = None) -> None:
+    def __init__(self, account: Account, msg: Message, cached: str | None = None) -> None:
         self.account = account
         self.msg = msg
         self._data: bytes | None = None
         self._root: Part | None = None
-        self._parsed = cached
+        self._parsed: cache.Parsed | cache.StoredParsed | None = None
+        if cached is not None:
+            self._parsed = cache.loads(cached, self._compute)
         self.computed: str | None = None  # new cache entry, to be saved
 
+    def _compute(self) -> cache.Parsed:
+        parsed = cache.compute(self.data)
+        self.computed = cache.dumps(parsed)
+        return parsed
+
     @property
-    def parsed(self) -> cache.Parsed:
+    def parsed(self) -> cache.Parsed | cache.StoredParsed:
         if self._parsed is None:
-            self._parsed = cache.compute(self.data)
-            self.computed = cache.dumps(self._parsed)
+            self._parsed = self._compute()
         return self._parsed
 
     @property
@@ -242,8 +249,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> Ok | None:
         msg = msgs.get(uid)
         if msg is None:
             continue
-        text = cached.get(msg.id)
-        lazy = _Lazy(account, msg, cache.loads(text) if text is not None else None)
+        lazy = _Lazy(account, msg, cached.get(msg.id))
         try:
             out = fetch_items(
                 account, msg, items, add_flags=uid in seen_added and not with_flags, lazy=lazy
@@ -257,7 +263,7 @@ async def fetch(s: Session, cmd: c.Fetch) -> Ok | None:
         if with_flags or uid in seen_added:
             sel.note_messages([msg])
         s.send(sel.fetch_response(seq, uid, out))
-        await s.drain()
+        await s.maybe_drain()
     await account.save_parsed(computed)
     return None
 

@@ -8,6 +8,7 @@ Implementation notes:
   loses nothing.
 - The authenticated idle timeout (30 minutes, RFC 9051 §5.4) applies while idling too; clients
   re-issue IDLE well before that.
+- At server shutdown IDLE ends with BYE.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from mox.imap import commands as c
 from mox.imap.connection import ClientLine, InvalidCommand
-from mox.imap.errors import ImapBad
+from mox.imap.errors import ImapBad, ImapBye
 from mox.imap.receiver import NEED_DATA
 from mox.imap.responses import Continuation
 from mox.imapserver import common
@@ -42,6 +43,8 @@ async def idle(s: Session, cmd: c.Idle) -> Ok | None:
         if ev is not NEED_DATA:
             raise ImapBad("unexpected input during IDLE")
         input_ready = await common.wait_input_or_change(s.io.wait_readable(), s.changed)
+        if s.stopping:
+            raise ImapBye("server shutting down")  # RFC 9051 §7.1.5
         if s.changed.is_set():
             if s.selected is not None:
                 s.flush_updates()

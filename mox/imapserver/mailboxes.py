@@ -285,9 +285,8 @@ async def select(s: Session, cmd: c.Select) -> Ok | None:
     perm = ResponseCode("PERMANENTFLAGS", (atoms(permanent),))
     s.send(Untagged("OK", "permanent flags", perm))
     if not rev2:
-        first_unseen = next(
-            (i + 1 for i, u in enumerate(view.uids) if "\\Seen" not in view.flags[u]), None
-        )
+        unseen_uid = account.first_unseen_uid(mb.id)
+        first_unseen = None if unseen_uid is None else view.seq_of(unseen_uid)
         if first_unseen is not None:
             s.send(Untagged("OK", "first unseen", code("UNSEEN", first_unseen)))  # RFC 3501
     else:

@@ -63,8 +63,9 @@ async def store(s: Session, cmd: c.Store) -> Ok | None:
         s.send(Untagged("OK", "permanent flags", perm))
     changed_uids = {m.uid for m in changed}
     skipped = set(modified)
+    reported = sel.flags_of(uid for _, uid in targets if uid not in sel.expunged)
     for seq, uid in targets:
-        flags_now = sel.flags.get(uid)
+        flags_now = reported.get(uid)
         if flags_now is None or uid in sel.expunged or uid in skipped:
             continue
         # RFC 7162 §3.1.3: with UNCHANGEDSINCE, .SILENT still reports the new MODSEQ of
@@ -77,7 +78,7 @@ async def store(s: Session, cmd: c.Store) -> Ok | None:
         if not cmd.silent:
             items.append(("FLAGS", atoms(sort_flags(flags_now))))
         if sel.condstore:
-            items.append(("MODSEQ", ListValue((max(sel.modseqs.get(uid, 1), 1),))))
+            items.append(("MODSEQ", ListValue((max(sel.known_modseq(uid), 1),))))
         s.send(sel.fetch_response(seq, uid, items))
     if modified:
         # RFC 7162 §3.1.3: the messages that were not changed because of UNCHANGEDSINCE.

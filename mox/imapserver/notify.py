@@ -182,6 +182,8 @@ async def notify(s: Session, cmd: c.Notify) -> Ok | None:
 async def wait_for_input(s: Session) -> None:
     """Wait for client input; meanwhile send changes as they are committed (RFC 5465 §3)."""
     input_ready = await common.wait_input_or_change(s.io.wait_readable(), s.changed)
+    if s.stopping:
+        return  # the session loop says BYE
     if s.changed.is_set():
         delayed = s.notify is not None and s.notify.selected_delayed
         s.flush_updates(allow_expunge=not delayed)

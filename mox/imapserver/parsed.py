@@ -12,9 +12,11 @@ text/html with the tags removed), whitespace collapsed, quoted lines ("> ...") l
 from __future__ import annotations
 
 import base64
+import binascii
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -118,17 +120,55 @@ def dumps(p: Parsed) -> str:
     )
 
 
-def loads(text: str) -> Parsed | None:
-    """A cached Parsed, None when the cache entry is of another version or broken."""
+class StoredParsed:
+    """A cache entry as read from the store: each value is decoded when first used, so a FETCH
+    of ENVELOPE does not decode the body structures too (bench/PROFILE.md)."""
+
+    __slots__ = ("_fallback", "_j", "_values")
+
+    def __init__(self, j: dict[str, Any], fallback: Callable[[], Parsed] | None = None) -> None:
+        self._j = j
+        self._values: dict[str, Value] = {}
+        self._fallback = fallback
+
+    def _get(self, name: str) -> Value:
+        v = self._values.get(name)
+        if v is None:
+            try:
+                v = from_json(self._j[name])
+            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+                if self._fallback is None:
+                    raise
+                v = getattr(self._fallback(), name)  # a broken entry: parse the message again
+            self._values[name] = v
+        return v
+
+    @property
+    def envelope(self) -> Value:
+        return self._get("envelope")
+
+    @property
+    def body(self) -> Value:
+        return self._get("body")
+
+    @property
+    def bodystructure(self) -> Value:
+        return self._get("bodystructure")
+
+    @property
+    def preview(self) -> str:
+        return str(self._j["preview"])
+
+
+def loads(text: str, fallback: Callable[[], Parsed] | None = None) -> StoredParsed | None:
+    """A cached parse result, None when the cache entry is of another version or broken (its
+    values are checked when used: ValueError, KeyError or TypeError then)."""
     try:
         j = json.loads(text)
-        if j.get("v") != 1:
-            return None
-        return Parsed(
-            from_json(j["envelope"]),
-            from_json(j["body"]),
-            from_json(j["bodystructure"]),
-            str(j["preview"]),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except ValueError:
         return None
+    if not isinstance(j, dict) or j.get("v") != 1:
+        return None
+    if not all(k in j for k in ("envelope", "body", "bodystructure", "preview")):
+        return None
+    return StoredParsed(j, fallback)

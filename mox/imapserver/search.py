@@ -9,7 +9,9 @@ Implementation notes:
 - Keys are evaluated per message, in sequence order. BODY and TEXT are answered from the store's
   full-text index (``Account.fts_search``, one query per key for the whole mailbox, case-insensitive
   substring of the charset- and transfer-decoded text); only messages stored before the index
-  existed are read and decoded (``text_parts``). Header keys parse the message header.
+  existed are read and decoded (``text_parts``). Header keys parse the message header. When the
+  index narrows the key down (``candidates``: a BODY/TEXT key, in an AND or both sides of an OR),
+  only those messages are loaded and evaluated.
 - SINCE/BEFORE/ON compare the date of the internal date (UTC), SENT* that of the Date header, both
   disregarding time and zone (RFC 9051 §6.4.4). SAVED* use the save date, or the internal date for
   messages without one.
@@ -67,6 +69,29 @@ class Index:
         self.unindexed = account.unindexed_uids(mailbox_id) if self.fts else set()
         self.saved = set(saved)
         self.now = datetime.now(UTC)
+
+
+def candidates(key: c.SearchKey, index: Index) -> set[int] | None:
+    """UIDs that can possibly match key, as far as the full-text index tells; None: any.
+
+    A BODY/TEXT key can only match its index hits and the unindexed messages; an AND of keys only
+    messages all its narrowed keys allow; an OR only when both sides are narrowed. So a search with
+    a BODY key evaluates (and loads) only a few messages instead of the whole mailbox."""
+    if isinstance(key, c.SearchBody):
+        found = index.fts.get(key)
+        return None if found is None else found | index.unindexed
+    if isinstance(key, c.SearchAnd):
+        out: set[int] | None = None
+        for k in key.keys:
+            sub = candidates(k, index)
+            if sub is not None:
+                out = sub if out is None else out & sub
+        return out
+    if isinstance(key, c.SearchOr):
+        left = candidates(key.left, index)
+        right = candidates(key.right, index) if left is not None else None
+        return None if left is None or right is None else left | right
+    return None
 
 
 def _walk(key: c.SearchKey) -> Iterator[c.SearchKey]:
@@ -219,23 +244,30 @@ async def run_search(
     tag: str,
 ) -> list[Message]:
     """The messages (of uids, in that order) matching key; sequence numbers are positions."""
-    msgs = {m.uid: m for m in account.list_messages(mailbox_id)}
     index = Index(account, mailbox_id, key, saved)
     max_uid = uids[-1] if uids else 0
+    max_seq = len(uids)
+    narrowed = candidates(key, index)
+    if narrowed is None:
+        todo = list(enumerate(uids))
+        msgs = {m.uid: m for m in account.list_messages(mailbox_id)}
+    else:
+        todo = [(i, u) for i, u in enumerate(uids) if u in narrowed]
+        msgs = {m.uid: m for m in account.get_messages(mailbox_id, [u for _, u in todo])}
     found: list[Message] = []
-    total = len(uids)
-    for i, uid in enumerate(uids):
+    total = len(todo)
+    for n, (i, uid) in enumerate(todo):
         msg = msgs.get(uid)
         if msg is not None:
             try:
-                if matches(key, _Ctx(account, msg, i + 1, total, max_uid, index)):
+                if matches(key, _Ctx(account, msg, i + 1, max_seq, max_uid, index)):
                     found.append(msg)
             except StoreError:
                 pass  # expunged by another session while we searched
-        if i % YIELD_EVERY == YIELD_EVERY - 1:
-            if total > PROGRESS_EVERY and (i + 1) % PROGRESS_EVERY < YIELD_EVERY:
+        if n % YIELD_EVERY == YIELD_EVERY - 1:
+            if total > PROGRESS_EVERY and (n + 1) % PROGRESS_EVERY < YIELD_EVERY:
                 # RFC 9585 §3: INPROGRESS ("tag" done total)
-                progress = ListValue((Str(tag), i + 1, total))
+                progress = ListValue((Str(tag), n + 1, total))
                 s.send(Untagged("OK", "searching", ResponseCode("INPROGRESS", (progress,))))
                 await s.drain()
             await asyncio.sleep(0)

@@ -17,6 +17,11 @@ Implementation notes:
   (RFC 7162 §3.2.10) or UIDONLY, and UIDFETCH instead of FETCH after UIDONLY (RFC 9586 §3.3).
 - ``saved`` is the SEARCHRES result (RFC 5182): UIDs, so expunges need no bookkeeping; "$" only
   addresses those still here.
+- SELECT loads only the UIDs and the keywords in use (``Account.mailbox_view``, one covering index
+  scan), not every message. ``flags``/``modseqs`` hold only what this session was told since; for
+  other messages what the client knows is the state at SELECT, so a change with a modseq not above
+  the mailbox's modseq at SELECT (``base_modseq``) is already known. ``flags_of`` reads the flags
+  of the others from the store when a STORE response needs them.
 """
 
 from __future__ import annotations
@@ -67,11 +72,13 @@ class SelectedMailbox:
         self.name = name
         self.uidvalidity = uidvalidity
         self.readonly = readonly
-        messages = account.list_messages(mailbox_id)
-        self.uids: list[int] = [m.uid for m in messages]
-        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in messages}
-        self.modseqs: dict[int, int] = {m.uid: m.modseq for m in messages}
-        self.keywords: set[str] = {f for m in messages for f in m.flags if not f.startswith("\\")}
+        view = account.mailbox_view(mailbox_id)
+        self.uids: list[int] = view.uids
+        self.base_modseq = view.highest_modseq
+        # Only messages the client was told about since SELECT (see the module docstring).
+        self.flags: dict[int, frozenset[str]] = {}
+        self.modseqs: dict[int, int] = {}
+        self.keywords: set[str] = set(view.keywords)
         self.pending: list[Change] = []
         self.expunged: set[int] = set()  # expunged in the store, not yet announced
 
@@ -134,13 +141,35 @@ class SelectedMailbox:
             raise ImapBad("message sequence number out of range")
         return [(n, self.uids[n - 1]) for n in seqset.expand(len(self.uids))]
 
+    def known_modseq(self, uid: int) -> int:
+        """The modseq of the state of uid that the client knows (at most, see module docstring)."""
+        return self.modseqs.get(uid, self.base_modseq)
+
     # --- flags we reported ---
+
+    def flags_of(self, uids: Iterable[int]) -> dict[int, frozenset[str]]:
+        """Flags of messages of this view (as reported, else as stored now, which are then
+        recorded as reported); messages expunged from the store are left out."""
+        out: dict[int, frozenset[str]] = {}
+        missing: list[int] = []
+        for u in uids:
+            f = self.flags.get(u)
+            if f is not None:
+                out[u] = f
+            elif self.seq_of(u) is not None:
+                missing.append(u)
+        if missing:
+            msgs = self.account.get_messages(self.mailbox_id, missing)
+            self.note_messages(msgs)
+            for m in msgs:
+                out[m.uid] = self.flags.get(m.uid, m.flags)
+        return out
 
     def note_messages(self, messages: Iterable[Message]) -> list[str]:
         """Record flags the client is being told about; returns keywords not seen before."""
         new: list[str] = []
         for m in messages:
-            if m.uid in self.flags and m.modseq >= self.modseqs.get(m.uid, 0):
+            if self.seq_of(m.uid) is not None and m.modseq >= self.modseqs.get(m.uid, 0):
                 self.flags[m.uid] = m.flags
                 self.modseqs[m.uid] = m.modseq
             for f in m.flags:
@@ -180,7 +209,7 @@ class SelectedMailbox:
                 for u in ch.uids:
                     if u in added:
                         added.remove(u)  # never announced, never will be
-                    elif u in self.flags:
+                    elif self.seq_of(u) is not None:
                         self.expunged.add(u)
         self.pending.clear()
 
@@ -219,7 +248,7 @@ class SelectedMailbox:
             out.append(Exists(len(self.uids)))  # RFC 9051 §7.4.1
         fetches: list[DataResponse] = []
         for u, (flags, modseq) in sorted(changed.items()):
-            if u not in self.flags or u in self.expunged or modseq <= self.modseqs.get(u, 0):
+            if u in self.expunged or modseq <= self.known_modseq(u) or self.seq_of(u) is None:
                 continue
             self.flags[u] = flags
             self.modseqs[u] = modseq

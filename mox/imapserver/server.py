@@ -9,7 +9,10 @@ Implementation notes:
 - With ``require_starttls`` and no TLS yet, LOGINDISABLED is announced instead of AUTH=PLAIN and
   LOGIN/AUTHENTICATE answer NO [PRIVACYREQUIRED] (RFC 9051 §6.2.3, RFC 5530).
 - Session tasks are tracked per server so ``stop_imap_server`` can end them;
-  ``asyncio.Server.close`` alone leaves established connections running on Python 3.11.
+  ``asyncio.Server.close`` alone leaves established connections running on Python 3.11. Stopping
+  is graceful and bounded (like SMTP's ``drain_smtp_server``): sessions waiting for a command say
+  BYE at once, a command being received or executed (an APPEND whose literal is arriving) is
+  finished and answered first; after ``grace`` seconds the sessions left are cancelled.
 - ``limiter`` (shared with SMTP, ``mox.ratelimit.ConnectionLimiter``) bounds connections per IP
   class; a connection over the limit gets ``* BYE`` and is closed.
 - ``junk_flags``: $Junk/$NotJunk on COPY/MOVE by destination name (None turns it off).
@@ -28,9 +31,10 @@ from mox.ratelimit import ConnectionLimiter
 from mox.store import Store
 from mox.store.junkflags import DEFAULT_JUNK_FLAG_RULES, JunkFlagRules
 
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.Server, set[asyncio.Task[None]]] = (
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.Server, dict[asyncio.Task[None], Session]] = (
     weakref.WeakKeyDictionary()
 )
+STOP_GRACE = 5.0
 
 
 async def start_imap_server(
@@ -64,12 +68,13 @@ async def start_imap_server(
         junk_flags=junk_flags,
     )
     loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
+    tasks: dict[asyncio.Task[None], Session] = {}
 
     def on_connect(io: Transport) -> None:
-        task = loop.create_task(Session(config, io).run(), name=f"imap {io.remote_ip}")
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        session = Session(config, io)
+        task = loop.create_task(session.run(), name=f"imap {io.remote_ip}")
+        tasks[task] = session
+        task.add_done_callback(lambda t: tasks.pop(t, None))
 
     server = await loop.create_server(
         lambda: Transport(on_connect),
@@ -82,12 +87,18 @@ async def start_imap_server(
     return server
 
 
-async def stop_imap_server(server: asyncio.Server) -> None:
-    """Stop listening and end all sessions of a server started by start_imap_server."""
+async def stop_imap_server(server: asyncio.Server, grace: float = STOP_GRACE) -> bool:
+    """Stop listening and end all sessions of a server started by start_imap_server, letting
+    commands in progress finish for up to grace seconds. True when no session had to be cut off."""
     server.close()
-    tasks = list(_SESSIONS.pop(server, set()))
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    sessions = dict(_SESSIONS.pop(server, {}))
+    for session in sessions.values():
+        session.request_stop()
+    pending: set[asyncio.Task[None]] = set()
+    if sessions:
+        _, pending = await asyncio.wait(sessions, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
     await server.wait_closed()
+    return not pending

@@ -12,6 +12,11 @@ Implementation notes:
   boundary or at once while IDLE. Nothing here holds a lock across an await.
 - After a command in the selected state, pending changes are reported as untagged responses; EXPUNGE
   is held back during FETCH, STORE and SEARCH (RFC 9051 §7.5.1).
+- Responses are collected by the transport and written once per command (at the next wait for
+  input or ``drain``), or in 64 KiB chunks for big ones.
+- Shutdown (``request_stop``, from ``stop_imap_server``): a session waiting for a new command, or
+  in IDLE/NOTIFY, says BYE (RFC 9051 §7.1.5) at once; a command that is partly received (an APPEND
+  literal arriving) or running is finished and answered first, then BYE. The server bounds this.
 """
 
 from __future__ import annotations
@@ -118,6 +123,7 @@ class Session:
         self.notify: notify.NotifyState | None = None
         self._mailboxes_changed = False
         self._closing = False
+        self.stopping = False
 
     # --- output ---
 
@@ -129,6 +135,18 @@ class Session:
             await self.io.drain()
         except ConnectionError as e:
             raise ConnectionClosed(str(e)) from e
+
+    async def maybe_drain(self) -> None:
+        """Wait for the client to read when our output backs up (between the messages of a long
+        FETCH); otherwise keep collecting output."""
+        if self.io.write_blocked:
+            await self.drain()
+
+    def request_stop(self) -> None:
+        """The server is shutting down: see the module docstring."""
+        self.stopping = True
+        self.changed.set()  # wakes IDLE and NOTIFY waits
+        self.io.interrupt()  # wakes a wait for the next command
 
     def capabilities(self, *, authenticated: bool = False) -> list[str]:
         plus = self.tls and bool(auth.sasl_context(self).channel_bindings)
@@ -157,10 +175,17 @@ class Session:
         return common.TIMEOUT_AUTHENTICATED
 
     async def read_more(self) -> None:
-        """Feed the next input to the connection; ImapBye after the idle timeout."""
+        """Feed the next input to the connection; ImapBye after the idle timeout, or when the
+        server is shutting down and no command is partly received."""
         try:
             async with asyncio.timeout(self._timeout()):
-                data = await self.io.read()
+                if self.conn.mid_command:
+                    data = await self.io.read()
+                else:
+                    await self.io.wait_readable(interruptible=True)
+                    if self.stopping:
+                        raise ImapBye("server shutting down")
+                    data = self.io.take()
         except TimeoutError:
             raise ImapBye("autologout; idle for too long") from None  # RFC 9051 §5.4
         if not data:
@@ -258,6 +283,9 @@ class Session:
             greeting = Untagged("OK", "mox imap", self.capability_code())
             self.send(greeting)
             while not self._closing:
+                if self.stopping and not self.conn.mid_command:
+                    self.send(Untagged("BYE", "server shutting down"))  # RFC 9051 §7.1.5
+                    break
                 ev = self.conn.next_event()
                 if ev is CLOSED:
                     break
@@ -287,6 +315,9 @@ class Session:
                     hook, self.after_response = self.after_response, None
                     await self.drain()
                     await hook()
+                if self.stopping and not self._closing:
+                    self.send(Untagged("BYE", "server shutting down"))  # RFC 9051 §7.1.5
+                    break
             await self.drain()
         except (ConnectionClosed, ConnectionError):
             pass

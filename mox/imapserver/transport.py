@@ -8,10 +8,14 @@ Implementation notes:
   them, so a client that pipelines faster than we execute cannot make us buffer without bound.
 - ``read()`` only waits and then takes the buffer synchronously: cancelling a waiting read (IDLE
   waits for input or a mailbox change) loses nothing.
+- Output is collected and handed to the socket at ``flush`` (called by ``drain``, ``close`` and
+  before waiting for input), or as soon as more than ``OUTPUT_CHUNK`` bytes are pending: a command's
+  untagged and tagged responses leave in one write instead of one per line (bench/PROFILE.md).
 - COMPRESS=DEFLATE (RFC 4978): after ``start_compress`` input is inflated as it arrives and output
-  is collected and deflated at ``flush`` (called by ``drain`` and ``close``), ending each flush
-  with a sync flush (RFC 4978 §4: the peer must be able to decode all we sent so far), so a
-  response is never stuck in the compressor. Raw deflate, no zlib header (RFC 1951).
+  is deflated at ``flush``, ending each flush with a sync flush (RFC 4978 §4: the peer must be able
+  to decode all we sent so far), so a response is never stuck in the compressor. Raw deflate, no
+  zlib header (RFC 1951).
+- ``interrupt`` (server shutdown) wakes an interruptible ``wait_readable`` without input.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Callable
 from typing import Final
 
 HIGH_WATER: Final = 256 * 1024
+OUTPUT_CHUNK: Final = 64 * 1024
 
 
 class Transport(asyncio.Protocol):
@@ -41,6 +46,8 @@ class Transport(asyncio.Protocol):
         self._inflate: zlib._Decompress | None = None
         self._deflate: zlib._Compress | None = None
         self._out: list[bytes] = []
+        self._out_size = 0
+        self._interrupted = False
 
     # --- asyncio.Protocol ---
 
@@ -96,11 +103,18 @@ class Transport(asyncio.Protocol):
     def at_eof(self) -> bool:
         return self._eof and not self._buf
 
-    async def wait_readable(self) -> None:
-        """Wait until data or EOF is available (cancellable without loss)."""
-        while not self._buf and not self._eof:
+    async def wait_readable(self, *, interruptible: bool = False) -> None:
+        """Wait until data or EOF is available (cancellable without loss); pending output is sent
+        first. With interruptible, ``interrupt`` ends the wait too."""
+        self.flush()
+        while not self._buf and not self._eof and not (interruptible and self._interrupted):
             self._readable.clear()
             await self._readable.wait()
+
+    def interrupt(self) -> None:
+        """Wake interruptible waits, now and later (the server is shutting down)."""
+        self._interrupted = True
+        self._readable.set()
 
     def take(self) -> bytes:
         """All buffered input (b"" if none)."""
@@ -133,20 +147,29 @@ class Transport(asyncio.Protocol):
             self.data_received(raw)
 
     def write(self, data: bytes) -> None:
-        if self._deflate is not None:
-            self._out.append(data)
+        """Queue output; it is sent at the next flush (or now, when much is queued)."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size > OUTPUT_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send (deflated, after COMPRESS) what was written since the last flush."""
+        if not self._out:
             return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out = []
+        self._out_size = 0
+        if self._deflate is not None:
+            data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def flush(self) -> None:
-        """Deflate and send what was written since the last flush."""
-        if self._deflate is None or not self._out:
-            return
-        data, self._out = b"".join(self._out), []
-        out = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(out)
+    @property
+    def write_blocked(self) -> bool:
+        """The socket's write buffer is over its high-water mark (``drain`` would wait), or the
+        connection is gone (``drain`` raises)."""
+        return self._paused_writing or self.transport is None or self.transport.is_closing()
 
     async def drain(self) -> None:
         """Send pending output; wait while the write buffer is above its high-water mark."""

@@ -54,7 +54,7 @@ class DataReader:
                 self._pending_cr = True
         if b"\r" in content or b"\n" in content:
             self.bare_cr_lf = True  # bare CR inside the line
-        if not self.eight_bit and any(b > 127 for b in content):
+        if not self.eight_bit and not content.isascii():
             self.eight_bit = True
         self._append(content + eol)
         self._at_line_start = complete

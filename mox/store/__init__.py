@@ -12,6 +12,7 @@ from mox.store.models import (
     MailboxInvalid,
     MailboxNotFound,
     MailboxStatus,
+    MailboxView,
     Message,
     StoreError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "MailboxInvalid",
     "MailboxNotFound",
     "MailboxStatus",
+    "MailboxView",
     "MailboxesChanged",
     "Message",
     "MessageAdded",

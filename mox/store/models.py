@@ -19,6 +19,7 @@ __all__ = [
     "MailboxInvalid",
     "MailboxNotFound",
     "MailboxStatus",
+    "MailboxView",
     "Message",
     "StoreError",
     "check_mailbox_name",
@@ -95,6 +96,16 @@ class MailboxStatus:
     size: int
     uidnext: int
     uidvalidity: int
+    highest_modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """A mailbox as a SELECT starts it: UIDs ascending, keywords in use, highest modseq, all from
+    one snapshot (Account.mailbox_view)."""
+
+    uids: list[int]
+    keywords: frozenset[str]
     highest_modseq: int
 
 

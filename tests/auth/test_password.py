@@ -196,3 +196,53 @@ def test_from_text_mutated_never_crashes(pos: int, cut: int, insert: str) -> Non
         Credentials.from_text(text)
     except ValueError:
         pass
+
+
+def test_verified_cache_skips_scrypt_only_for_the_right_password() -> None:
+    from mox.auth import password as pwmod
+
+    cache = pwmod._VerifiedCache(size=2, ttl=60)
+    creds = derive_credentials("correct horse")
+    pw = pwmod.normalize_password("correct horse")
+    assert not cache.hit(creds, pw)
+    cache.add(creds, pw)
+    assert cache.hit(creds, pw)
+    assert not cache.hit(creds, pwmod.normalize_password("correct horsE"))
+    # A new password means new credentials: the old entry never matches them.
+    changed = derive_credentials("correct horse")
+    assert not cache.hit(changed, pw)
+    # Bounded: the least recently used entry goes.
+    others = [derive_credentials(f"pw{i}") for i in range(2)]
+    for i, c in enumerate(others):
+        cache.add(c, pwmod.normalize_password(f"pw{i}"))
+    assert len(cache) == 2
+    assert not cache.hit(creds, pw)
+    cache.clear()
+    assert len(cache) == 0
+    expired = pwmod._VerifiedCache(ttl=0.0001)
+    expired.add(creds, pw)
+    import time
+
+    time.sleep(0.01)
+    assert not expired.hit(creds, pw)
+
+
+def test_verify_password_uses_the_cache() -> None:
+    import time
+
+    from mox.auth.password import forget_verified_passwords
+
+    creds = derive_credentials("battery staple")
+    forget_verified_passwords()
+    t0 = time.perf_counter()
+    assert verify_password(creds, "battery staple")
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(20):
+        assert verify_password(creds, "battery staple")
+    again = (time.perf_counter() - t0) / 20
+    assert again < first / 5, (first, again)
+    # A wrong password is never served from the cache.
+    assert not verify_password(creds, "battery stapler")
+    forget_verified_passwords()
+    assert verify_password(creds, "battery staple", use_cache=False)
