@@ -4,17 +4,20 @@
   `incoming_webhook` (sender, recipients, subject, text and HTML bodies, delivery metadata).
 - Outgoing: one POST when the queue is done with a recipient of a message the account sent
   (`outgoing_webhook`): event `delivered`, `failed` (no more retries, or a permanent error), or
-  `canceled` (dropped by an admin).
+  `canceled` (dropped by an admin); and `delayed` after each temporary failure (as mox).
 
 Implementation notes:
-- The `Authorization` header is sent with the configured value when there is one.
+- The `Authorization` header is sent with the configured value when there is one, and, as
+  mox, `X-Mox-Webhook-ID` (stable over retries) and `X-Mox-Webhook-Attempt` (1, 2, ...).
 - Each attempt is a plain HTTP/1.1 POST of our own (httpx is a test dependency only), no
   redirects followed. A 2xx answer is success. Anything else, a connection error or no answer
   within 30 s is retried: the first attempt at once, then waits of 1 minute doubling (as mox),
   each wait capped at 1 hour, 8 attempts in all.
-- Retries are kept in memory, not on disk: pending events are lost on restart. At most 1000
-  events are pending at once; more are dropped with a warning, so a dead receiver cannot make the
-  server grow without bound.
+- Pending events are stored in the queue database (table `webhooks`) before the first attempt,
+  with their attempt count and next attempt time; after a restart, `register()` resumes them
+  where they were (waiting out what is left of their backoff). A delivered or abandoned event is
+  removed. At most 1000 events are pending at once; more are dropped with a warning, so a dead
+  receiver cannot make the server grow without bound; at most that many are resumed at start.
 - The SMTP server finds the webhooks of its store through `incoming()`; `Webhooks.register()`
   links them, so the delivery code needs no reference to them.
 """
@@ -22,17 +25,20 @@ Implementation notes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 import email.utils
 import json
 import logging
 import re
+import sqlite3
 import ssl
 import urllib.parse
 import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -40,7 +46,7 @@ from typing import Any, Literal
 
 from mox.config.load import LoadedConfig
 from mox.config.model import Webhook
-from mox.queue.db import QueueMsg
+from mox.queue.db import QueueMsg, open_db
 from mox.store import Store
 
 __all__ = [
@@ -57,7 +63,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Kind = Literal["incoming", "outgoing"]
-EVENTS = {"delivered": "delivered", "failed": "failed", "dropped": "canceled"}
+EVENTS = {
+    "delivered": "delivered",
+    "failed": "failed",
+    "dropped": "canceled",
+    "delayed": "delayed",
+}
 _REGISTRY: weakref.WeakKeyDictionary[Store, Webhooks] = weakref.WeakKeyDictionary()
 _REPLY_RE = re.compile(r"^(\d{3})(?:[ -](\d\.\d{1,3}\.\d{1,3}))?")
 
@@ -164,6 +175,9 @@ class _Event:
     kind: Kind
     hook: Webhook
     payload: dict[str, Any]
+    row_id: int | None = None  # in the `webhooks` table once stored
+    attempts: int = 0  # attempts made so far
+    wait: float = 0.0  # before the next attempt (left over from before a restart)
 
 
 class Webhooks:
@@ -191,17 +205,112 @@ class Webhooks:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tls: ssl.SSLContext | None = None
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests observe waits
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mox-webhook")
+        self._conn: sqlite3.Connection | None = None
+        self._resume_task: asyncio.Task[int] | None = None
+        self._stopped = False
 
     def register(self) -> None:
+        """Link to the store's delivery path, and resume events stored before a restart (in
+        the running event loop, when there is one)."""
         _REGISTRY[self.store] = self
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._resume_task is None:
+            self._resume_task = asyncio.create_task(self.resume(), name="webhook-resume")
 
     async def stop(self) -> None:
+        """Cancel pending attempts; stored events stay for the next start."""
         if _REGISTRY.get(self.store) is self:
             del _REGISTRY[self.store]
+        self._stopped = True
+        if self._resume_task is not None:
+            self._resume_task.cancel()
+            await asyncio.gather(self._resume_task, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._db(lambda _: conn.close())
+        self._executor.shutdown(wait=True)
+
+    # --- the durable part: the queue database's `webhooks` table ---
+
+    async def _db(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def run() -> Any:
+            if self._conn is None:
+                self._conn = open_db(self.queue_dir / "index.db")
+            return fn(self._conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    async def _store(self, event: _Event) -> None:
+        now = datetime.now(UTC)
+
+        def run(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO webhooks(account, kind, payload, attempts, next_attempt, "
+                "last_error, queued) VALUES (?,?,?,0,?,'',?)",
+                (
+                    event.account,
+                    event.kind,
+                    json.dumps(event.payload),
+                    now.isoformat(),
+                    now.isoformat(),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+        event.row_id = await self._db(run)
+
+    async def _update(self, event: _Event, wait: float, err: str) -> None:
+        nxt = (datetime.now(UTC) + timedelta(seconds=wait)).isoformat()
+        await self._db(
+            lambda c: c.execute(
+                "UPDATE webhooks SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?",
+                (event.attempts, nxt, err, event.row_id),
+            )
+        )
+
+    async def _forget(self, row_id: int | None) -> None:
+        await self._db(lambda c: c.execute("DELETE FROM webhooks WHERE id = ?", (row_id,)))
+
+    async def resume(self) -> int:
+        """Start again the events stored by an earlier run; how many."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, account, kind, payload, attempts, next_attempt FROM webhooks "
+                "ORDER BY id LIMIT ?",
+                (self.max_pending,),
+            ).fetchall()
+
+        rows = await self._db(read)
+        now = datetime.now(UTC)
+        n = 0
+        for row_id, account, kind, payload, attempts, next_attempt in rows:
+            hook = self._hook(account, kind) if kind in ("incoming", "outgoing") else None
+            try:
+                data = json.loads(payload)
+                due = datetime.fromisoformat(next_attempt)
+            except ValueError:
+                data, due = None, now
+            if hook is None or not isinstance(data, dict):
+                # The account or its webhook is gone from the config, or the row is damaged.
+                log.info("stored webhook dropped", extra={"account": account, "id": row_id})
+                await self._forget(row_id)
+                continue
+            wait = min(max(0.0, (due - now).total_seconds()), self.max_wait)
+            event = _Event(account, kind, hook, data, row_id, int(attempts), wait)
+            self._spawn(account, self._send(event))
+            n += 1
+        if n:
+            log.info("webhooks resumed", extra={"n": n})
+        return n
 
     @property
     def pending(self) -> int:
@@ -214,6 +323,9 @@ class Webhooks:
         return acc.incoming_webhook if kind == "incoming" else acc.outgoing_webhook
 
     def _spawn(self, account: str, work: Any) -> None:
+        if self._stopped:
+            work.close()
+            return
         if len(self._tasks) >= self.max_pending:
             work.close()
             log.warning("too many pending webhooks, event dropped", extra={"account": account})
@@ -269,6 +381,8 @@ class Webhooks:
             f"Host: {url.netloc.rpartition('@')[2]}",
             "User-Agent: mox-webhook/0",
             f"X-Mox-Webhook-Type: {event.kind}",
+            f"X-Mox-Webhook-ID: {event.row_id or 0}",
+            f"X-Mox-Webhook-Attempt: {event.attempts + 1}",
             "Content-Type: application/json",
             f"Content-Length: {len(body)}",
             "Connection: close",
@@ -306,26 +420,35 @@ class Webhooks:
         return f"HTTP status {status}"
 
     async def _send(self, event: _Event) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+        if event.row_id is None:
+            await self._store(event)
+        if event.wait > 0:
+            await self.sleep(event.wait)
+        while event.attempts < self.max_attempts:
             err = await self._post(event)
+            event.attempts += 1
+            attempt = event.attempts
             if err is None:
                 log.info(
                     "webhook delivered",
                     extra={"account": event.account, "kind": event.kind, "attempt": attempt},
                 )
-                return
-            if attempt == self.max_attempts:
+                break
+            if attempt >= self.max_attempts:
                 log.warning(
                     "webhook failed, giving up",
                     extra={"account": event.account, "kind": event.kind, "err": err},
                 )
-                return
+                break
             wait = min(self.first_retry * 2 ** (attempt - 1), self.max_wait)
             log.info(
                 "webhook failed, will retry",
                 extra={"account": event.account, "kind": event.kind, "err": err, "wait": wait},
             )
+            await self._update(event, wait, err)
             await self.sleep(wait)
+        with contextlib.suppress(sqlite3.Error):
+            await self._forget(event.row_id)
 
 
 def incoming(

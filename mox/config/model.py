@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "Account",
@@ -36,10 +36,12 @@ __all__ = [
     "Queue",
     "ReportAddress",
     "Route",
+    "Ruleset",
     "ServiceImap",
     "ServiceSmtp",
     "ServiceSubmission",
     "ServiceToggle",
+    "SubjectPass",
     "Tls",
     "Transport",
     "Webhook",
@@ -355,11 +357,123 @@ class Domain(_Model):
         return value
 
 
+def _check_regexp(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+Regexp = Annotated[str, AfterValidator(_check_regexp)]
+
+
+class Ruleset(_Model):
+    """A rule for incoming mail to one address, as mox's Rulesets: when every rule that is set
+    matches, the message goes to `mailbox`, and the junk checks change as the options say. The
+    first matching ruleset of a destination applies."""
+
+    smtp_mail_from_regexp: Regexp = Field(
+        default="",
+        description=(
+            "Matches if this regular expression matches (a substring of) the SMTP MAIL FROM "
+            "address (not the message From header), e.g. `^user@example\\.org$`."
+        ),
+    )
+    msg_from_regexp: Regexp = Field(
+        default="",
+        description=(
+            "Matches if this regular expression matches (a substring of) the single address in "
+            "the message From header."
+        ),
+    )
+    verified_domain: str = Field(
+        default="",
+        description=(
+            "Matches if this domain, or a subdomain of it, is verified by a passing SPF check "
+            "(MAIL FROM or EHLO) or a passing DKIM signature."
+        ),
+    )
+    headers_regexp: dict[Regexp, Regexp] = Field(
+        default_factory=dict,
+        description=(
+            "Matches if every header field regular expression (key) matches a field name whose "
+            "value matches the value regular expression (substrings). Names and values are "
+            "lower-cased and values trimmed before matching, so write the expressions in lower "
+            "case; for a mailing list e.g. `^list-id$` = `<name\\.lists\\.example\\.org>`."
+        ),
+    )
+    is_forward: bool = Field(
+        default=False,
+        description=(
+            "Junk checks only: the message is forwarded by the server matched with "
+            "`smtp_mail_from_regexp` and `verified_domain` (both required). A DMARC policy does "
+            "not refuse it, and the forwarding server's IP, EHLO and MAIL FROM domain and its "
+            "DKIM domain are no reputation signals (now or when the message is trained later)."
+        ),
+    )
+    list_allow_domain: str = Field(
+        default="",
+        description=(
+            "Junk checks only: a mailing list domain. When SPF (MAIL FROM) or a DKIM signature "
+            "verifies this domain, the message is accepted without DMARC refusal, reputation or "
+            "content checks (lists do their own moderation, and refusing could unsubscribe you)."
+        ),
+    )
+    accept_rejects_to_mailbox: str = Field(
+        default="",
+        description=(
+            "Junk checks only: a message that would be refused (DMARC policy or junk) is "
+            "accepted into this mailbox instead, marked seen. It is not cleaned up like the "
+            "Rejects mailbox unless it is that mailbox."
+        ),
+    )
+    mailbox: str = Field(
+        min_length=1, description="Mailbox to deliver to when this ruleset matches."
+    )
+    comment: str = Field(default="", description="Free-form comment.")
+
+    @field_validator("verified_domain", "list_allow_domain")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        return normalize_domain(value) if value else value
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Ruleset:
+        if not (
+            self.smtp_mail_from_regexp
+            or self.msg_from_regexp
+            or self.verified_domain
+            or self.headers_regexp
+        ):
+            raise ValueError(
+                "a ruleset needs at least one of smtp_mail_from_regexp, msg_from_regexp, "
+                "verified_domain, headers_regexp"
+            )
+        if self.is_forward and not (self.smtp_mail_from_regexp and self.verified_domain):
+            raise ValueError("is_forward needs smtp_mail_from_regexp and verified_domain")
+        if self.is_forward and self.list_allow_domain:
+            raise ValueError("is_forward and list_allow_domain cannot be combined")
+        return self
+
+
 class Destination(_Model):
     """Delivery settings for one address of an account."""
 
     mailbox: str = Field(default="Inbox", description="Mailbox that receives mail for the address.")
     full_name: str = Field(default="", description="Display name used when sending from it.")
+    rulesets: list[Ruleset] = Field(
+        default_factory=list,
+        description=(
+            "Rules for incoming mail to this address (mailing lists, forwards), tried in order; "
+            "the first that matches picks the mailbox and adjusts the junk checks."
+        ),
+    )
+
+    def __hash__(self) -> int:
+        # Rulesets hold a dict; equal destinations still hash equal (address targets are
+        # collected in sets).
+        return hash((self.mailbox, self.full_name, len(self.rulesets)))
 
 
 class JunkFilter(_Model):
@@ -376,6 +490,19 @@ class JunkFilter(_Model):
         default=0.1, ge=0, le=0.5, description="Ignore words this close to 0.5."
     )
     rare_words: int = Field(default=2, ge=0, description="Ignore words seen fewer times.")
+
+
+class SubjectPass(_Model):
+    """The subject-pass challenge, as mox's SubjectPass: a sender without reputation whose
+    DMARC-verified message is refused for being on a DNS blocklist or mildly spammy is told to
+    resend with a token in the subject; a valid token is accepted."""
+
+    period: int = Field(
+        default=12 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="Seconds a token stays valid (mox's quickstart: 12 hours).",
+    )
 
 
 class Webhook(_Model):
@@ -432,6 +559,21 @@ class Account(_Model):
     no_first_time_sender_delay: bool = Field(
         default=False, description="Do not delay first-time senders for this account."
     )
+    subject_pass: SubjectPass | None = Field(
+        default=None,
+        description=(
+            "Offer refused senders a subject token to get through (needs `junk_filter`); "
+            "no challenge when omitted."
+        ),
+    )
+    introbox: str = Field(
+        default="",
+        description=(
+            "When set (e.g. `Introbox`), accepted mail for the Inbox from a sender without "
+            "reputation of its exact From address goes to this mailbox instead (needs "
+            "`junk_filter`); empty: off."
+        ),
+    )
     login_disabled: str = Field(
         default="", description="When not empty, logins are refused with this message."
     )
@@ -449,6 +591,12 @@ class Account(_Model):
             "when omitted."
         ),
     )
+
+    @model_validator(mode="after")
+    def _junk_options_need_filter(self) -> Account:
+        if self.junk_filter is None and (self.subject_pass is not None or self.introbox):
+            raise ValueError("subject_pass and introbox need a junk_filter")
+        return self
 
 
 class Limits(_Model):
@@ -499,6 +647,17 @@ class DnsSettings(_Model):
         return value
 
 
+class HoldRule(_Model):
+    """Hold new queued messages that match (as mox's HoldRule); empty fields match anything,
+    a rule with all fields empty holds every message."""
+
+    account: str = Field(default="", description="Sending account; empty matches any.")
+    sender_domain: str = Field(default="", description="Domain of MAIL FROM; empty matches any.")
+    recipient_domain: str = Field(
+        default="", description="Domain of the recipient; empty matches any."
+    )
+
+
 class Queue(_Model):
     """Outgoing queue settings (as mox: 7.5 minutes doubling, 8 attempts)."""
 
@@ -522,6 +681,18 @@ class Queue(_Model):
         description=(
             "HTTPS port to fetch MTA-STS policies from (RFC 8461 §3.3); only tests change it."
         ),
+    )
+    hold_rules: list[HoldRule] = Field(
+        default_factory=list,
+        description="New messages matching any rule stay held until `mox queue release`.",
+    )
+    outgoing_tls_reports: bool = Field(
+        default=True,
+        description="Send daily TLS reports (RFC 8460) to recipient domains that ask for them.",
+    )
+    tls_reports_for_all_success: bool = Field(
+        default=False,
+        description="Also send TLS reports for days without failures (as mox, off by default).",
     )
 
 
@@ -574,7 +745,11 @@ class Config(_Model):
         description="Public IPs of the host, for DNS records (A/AAAA, SPF) and checks.",
     )
     admin_password_file: Path | None = Field(
-        default=None, description="File with the admin password hash for the admin pages."
+        default=None,
+        description=(
+            "File with the derived credentials of the admin password (written by `mox admin "
+            "passwd`); without it the admin web pages at /admin/ are disabled."
+        ),
     )
     postmaster: str = Field(
         description="Account that receives mail for postmaster@ of every domain."

@@ -121,7 +121,45 @@ def _m1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1]
+def _m2(db: sqlite_utils.Database) -> None:
+    # Per-account suppression list (as mox's queue/suppression.go): recipients with hard bounces.
+    db.table("suppressions").create(
+        {
+            "id": int,
+            "created": str,
+            "account": str,
+            "base_address": str,
+            "original_address": str,
+            "manual": int,
+            "reason": str,
+        },
+        pk="id",
+        not_null={"account", "base_address", "original_address", "created"},
+    )
+    db.table("suppressions").create_index(["account", "base_address"], unique=True)
+    # Outgoing webhook events not yet delivered, retried with backoff, also after a restart.
+    db.table("webhooks").create(
+        {
+            "id": int,
+            "account": str,
+            "kind": str,
+            "payload": str,
+            "attempts": int,
+            "next_attempt": str,
+            "last_error": str,
+            "queued": str,
+        },
+        pk="id",
+        not_null={"account", "kind", "payload", "attempts", "next_attempt", "queued"},
+    )
+    # RFC 8460 §3: one report per policy domain and day; remembered so a restart does not
+    # send it twice.
+    db.table("tlsrpt_sent").create(
+        {"day": str, "policy_domain": str, "sent": str}, pk=("day", "policy_domain")
+    )
+
+
+MIGRATIONS: list[Migration] = [_m1, _m2]
 
 
 def open_db(path: Path) -> sqlite3.Connection:

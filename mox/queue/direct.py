@@ -41,6 +41,7 @@ class DeliveryAttempt:
     port: int = 25
     ca_files: tuple[str, ...] = ()
     tls_results: list[tuple[str, str, str]] = field(default_factory=list)  # (domain, type, result)
+    smtputf8_required: bool = False  # RFC 6531 §3.4: only to hosts announcing SMTPUTF8
 
 
 class HopFailure(Exception):
@@ -199,6 +200,7 @@ async def _session(
             data=attempt.data,
             mail_options=attempt.mail_options,
             requiretls=bool(attempt.requiretls),
+            smtputf8_required=attempt.smtputf8_required,
         )
         return result.rcpts
 

@@ -10,11 +10,21 @@ Implementation notes:
   error (RFC 3464), each honouring NOTIFY (RFC 3461 §4.1). DSNs go straight into the sender
   account's Inbox, as mox does.
 - Recipients of one message and one domain go in one SMTP transaction.
+- Config hold rules (as mox's HoldRule) hold matching messages when they are added.
+- A hard bounce can put the recipient on the sending account's suppression list
+  (mox/queue/suppression.py); submissions to listed addresses are refused at RCPT.
+- NOTIFY=SUCCESS (RFC 3461 §4.1): a "delivered" DSN after local delivery, a "relayed" one
+  when the next hop does not support DSN (RFC 3461 §5.2.2); a next hop that does gets the
+  NOTIFY parameters and reports success itself.
+- A message that needs SMTPUTF8 is not sent to a hop that does not announce it (RFC 6531
+  §3.4): permanent failure and DSN, with 5.6.7 (RFC 6531 §3.5, RFC 3463 §3.7).
+- The daily TLS report job (RFC 8460, mox/queue/tlsrptsend.py) runs beside the delivery loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import secrets
@@ -27,14 +37,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mox.config.load import LoadedConfig
-from mox.dns.resolver import Resolver
+from mox.dns.resolver import DnsError, Resolver, lookup_ips
+from mox.queue import suppression, tlsrptsend
 from mox.queue.db import COLUMNS, QueueMsg, msg_from_row, open_db, write_file
 from mox.queue.direct import DeliveryAttempt, HopFailure, MtaStsCache, deliver_direct
 from mox.queue.dsn import Action, DsnRecipient, compose_dsn
+from mox.queue.suppression import Suppression
 from mox.smtpclient.client import RcptResult, SmtpClientError, TlsPolicy, send
 from mox.store import MailboxExists, Store
 
-__all__ = ["Queue", "QueuedRecipient"]
+__all__ = ["MessageDetails", "Queue", "QueuedRecipient"]
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +61,38 @@ class QueuedRecipient:
     orcpt: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MessageDetails:
+    """Everything `mox queue show` prints about one recipient's message."""
+
+    msg: QueueMsg
+    result: str | None  # None: still queued; else delivered, failed, dropped
+    retired_at: str | None
+    transport: str  # route transport name, "local" or "direct"
+    header_lines: list[str]
+    siblings: list[tuple[int, str, str]]  # (id, rcpt, state) of the other recipients
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _needs_smtputf8(m: QueueMsg, data: bytes) -> bool:
+    """RFC 6531 §3.4: whether the message cannot go without SMTPUTF8: a non-ASCII address
+    in the envelope, or non-ASCII in the header section."""
+    if not (m.mail_from.isascii() and m.rcpt.isascii()):
+        return True
+    end = data.find(b"\r\n\r\n")
+    head = data if end < 0 else data[:end]
+    return any(b > 127 for b in head)
 
 
 class Queue:
@@ -74,8 +116,11 @@ class Queue:
         self._task: asyncio.Task[None] | None = None
         self._busy: set[int] = set()
         self._running: set[asyncio.Task[None]] = set()
+        self._tlsrpt_task: asyncio.Task[None] | None = None
+        self._stopping = False
         # Called when a recipient leaves the queue: (msg, "delivered"|"failed"|"dropped",
-        # last error), before the message file goes (the outgoing webhooks read its header).
+        # last error), before the message file goes (the outgoing webhooks read its header);
+        # also after each temporary failure, with "delayed" (the message stays queued).
         self.retire_hooks: list[Callable[[QueueMsg, str, str | None], Awaitable[None]]] = []
         q = config.config.queue
         ca = tuple(str(config.resolve(p)) for p in config.config.tls_ca_files)
@@ -87,6 +132,10 @@ class Queue:
     async def _db(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, self._conn)
+
+    async def db_call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` with the queue database on the queue's thread (for the report job)."""
+        return await self._db(fn)
 
     # --- API ---
 
@@ -111,19 +160,24 @@ class Queue:
         first = hold_until if hold_until and hold_until > now else now
         has_8bit = any(b > 127 for b in data)
         max_attempts = self.config.config.queue.max_attempts
+        held = [self._hold_rule_matches(account, mail_from, r.address) for r in recipients]
 
         def insert(conn: sqlite3.Connection) -> list[int]:
             ids = []
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for r in recipients:
+                # Ids are never reused, also not once the queue is empty: retired rows keep
+                # theirs (for `mox queue show` and DSN matching).
+                (last_id,) = conn.execute(
+                    "SELECT max(coalesce((SELECT max(id) FROM msgs), 0), "
+                    "coalesce((SELECT max(id) FROM retired), 0))"
+                ).fetchone()
+                for i, (r, hold) in enumerate(zip(recipients, held, strict=True)):
                     cur = conn.execute(
-                        "INSERT INTO msgs(base_id, account, mail_from, rcpt, rcpt_domain, path, "
-                        "size, smtputf8, has_8bit, requiretls, dsn_ret, dsn_envid, notify, orcpt, "
-                        "queued, next_attempt, attempts, max_attempts, last_error, hold, "
-                        "delay_dsn_sent, transport) VALUES "
-                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,'',0,0,NULL)",
+                        f"INSERT INTO msgs({COLUMNS}) VALUES "  # noqa: S608
+                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,'',?,0,NULL)",
                         (
+                            int(last_id) + 1 + i,
                             base_id,
                             account,
                             mail_from,
@@ -141,6 +195,7 @@ class Queue:
                             now.isoformat(),
                             first.isoformat(),
                             max_attempts,
+                            int(hold),
                         ),
                     )
                     ids.append(int(cur.lastrowid or 0))
@@ -155,8 +210,103 @@ class Queue:
             "queued",
             extra={"ids": ids, "mailfrom": mail_from, "rcpts": [r.address for r in recipients]},
         )
+        if any(held):
+            log.info(
+                "held by hold rule", extra={"ids": [i for i, h in zip(ids, held, strict=True) if h]}
+            )
         self._wake.set()
         return ids
+
+    def _hold_rule_matches(self, account: str, mail_from: str, rcpt: str) -> bool:
+        """As mox's HoldRule: every non-empty field must match; all empty holds everything."""
+        sender_domain = mail_from.rpartition("@")[2].lower()
+        rcpt_domain = rcpt.rpartition("@")[2].lower()
+        for rule in self.config.config.queue.hold_rules:
+            if rule.account and rule.account != account:
+                continue
+            if rule.sender_domain and rule.sender_domain.lower() != sender_domain:
+                continue
+            if rule.recipient_domain and rule.recipient_domain.lower() != rcpt_domain:
+                continue
+            return True
+        return False
+
+    async def details(self, msg_id: int, header_lines: int = 20) -> MessageDetails | None:
+        """One message, queued or retired, with the start of its header (`mox queue show`)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            row = conn.execute(
+                f"SELECT {COLUMNS}, NULL, NULL FROM msgs WHERE id = ?",  # noqa: S608
+                (msg_id,),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    f"SELECT {COLUMNS}, result, retired_at FROM retired WHERE id = ?",  # noqa: S608
+                    (msg_id,),
+                ).fetchone()
+            if row is None:
+                return None
+            base = row[1]
+            sib = conn.execute(
+                "SELECT id, rcpt, CASE WHEN hold THEN 'held' ELSE 'queued' END FROM msgs "
+                "WHERE base_id = ? AND id != ? UNION ALL SELECT id, rcpt, result FROM retired "
+                "WHERE base_id = ? AND id != ? ORDER BY 1",
+                (base, msg_id, base, msg_id),
+            ).fetchall()
+            return (row, sib)
+
+        found = await self._db(read)
+        if found is None:
+            return None
+        row, sib = found
+        m = msg_from_row(row[:-2])
+        lines: list[str] = []
+        try:
+            with (self.dir / m.path).open("rb") as f:
+                head = f.read(64 * 1024)
+            end = head.find(b"\r\n\r\n")
+            text = (head if end < 0 else head[:end]).decode("utf-8", "replace")
+            lines = text.split("\r\n")[:header_lines]
+        except OSError:
+            lines = []  # a retired message's file is gone once all its recipients are done
+        transport = self._transport_for(m)
+        if transport is None:
+            transport = "local" if m.rcpt_domain in self.config.config.domains else "direct"
+        return MessageDetails(
+            msg=m,
+            result=row[-2],
+            retired_at=row[-1],
+            transport=m.transport or transport,
+            header_lines=lines,
+            siblings=[(int(i), str(r), str(st)) for i, r, st in sib],
+        )
+
+    # --- suppression list (mox/queue/suppression.py) ---
+
+    async def suppressed(self, account: str, address: str) -> bool:
+        """Whether submissions from `account` to `address` are refused."""
+        try:
+            found = await self._db(lambda c: suppression.lookup(c, account, address))
+        except suppression.SuppressionError:
+            return False
+        return found is not None
+
+    async def suppression_lookup(self, account: str, address: str) -> Suppression | None:
+        return await self._db(lambda c: suppression.lookup(c, account, address))
+
+    async def suppression_list(self, account: str | None = None) -> list[Suppression]:
+        return await self._db(lambda c: suppression.list_suppressions(c, account))
+
+    async def suppression_add(
+        self, account: str, address: str, *, manual: bool = True, reason: str = ""
+    ) -> Suppression:
+        now = self.clock()
+        return await self._db(
+            lambda c: suppression.add(c, account, address, manual=manual, reason=reason, now=now)
+        )
+
+    async def suppression_remove(self, account: str, address: str) -> bool:
+        return await self._db(lambda c: suppression.remove(c, account, address))
 
     async def messages(self) -> list[QueueMsg]:
         def read(conn: sqlite3.Connection) -> list[QueueMsg]:
@@ -206,18 +356,24 @@ class Queue:
 
     # --- delivery loop ---
 
-    async def start(self) -> None:
+    async def start(self, *, tls_reports: bool = True) -> None:
+        """Start the delivery loop, and the daily TLS report job (RFC 8460) when the queue
+        has a resolver and `tls_reports` (tests start the loop alone)."""
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="mox-queue")
+        if tls_reports and self.resolver is not None and self._tlsrpt_task is None:
+            self._tlsrpt_task = asyncio.create_task(tlsrptsend.worker(self), name="tls-reports")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        self._stopping = True
+        for task in (self._task, self._tlsrpt_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._task = self._tlsrpt_task = None
         for t in list(self._running):
             t.cancel()
         if self._running:
@@ -227,7 +383,9 @@ class Queue:
         self._executor.shutdown(wait=True)
 
     async def _loop(self) -> None:
-        while True:
+        # `stop()` also sets `_stopping`: on Python 3.11, asyncio.wait_for can swallow a
+        # cancellation that arrives as its inner wait finishes, and the loop would go on.
+        while not self._stopping:
             self._wake.clear()
             try:
                 delay = await self._dispatch()
@@ -235,7 +393,8 @@ class Queue:
                 log.exception("queue loop")
                 delay = 10.0
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
@@ -286,7 +445,8 @@ class Queue:
         mail_options = [f"SIZE={len(data)}"]
         if first.has_8bit:
             mail_options.append("BODY=8BITMIME")
-        if first.smtputf8:
+        smtputf8_required = any(_needs_smtputf8(m, data) for m in group)
+        if first.smtputf8 or smtputf8_required:
             mail_options.append("SMTPUTF8")
         if first.dsn_ret:
             mail_options.append(f"RET={first.dsn_ret}")
@@ -301,12 +461,13 @@ class Queue:
         transport = self._transport_for(first)
         tls_results: list[tuple[str, str, str]] = []
         remote = first.rcpt_domain
+        local = transport is None and first.rcpt_domain in self.config.config.domains
         try:
-            if transport is None and first.rcpt_domain in self.config.config.domains:
+            if local:
                 results = await self._deliver_local(group, data)
             elif transport is not None:
                 results, remote = await self._via_transport(
-                    transport, first, rcpts, data, mail_options
+                    transport, first, rcpts, data, mail_options, smtputf8_required
                 )
             else:
                 if self.resolver is None or self.mtasts is None:
@@ -322,6 +483,7 @@ class Queue:
                     port=self.config.config.queue.direct_port,
                     ca_files=self._ca_files,
                     tls_results=tls_results,
+                    smtputf8_required=smtputf8_required,
                 )
                 results = await deliver_direct(self.resolver, self.mtasts, attempt)
         except HopFailure as e:
@@ -329,16 +491,26 @@ class Queue:
                 await self._failed_attempt(m, e.code, e.text, e.permanent, remote)
             return
         finally:
-            if tls_results:
+            # RFC 8460 §3: no reporting about the delivery of reports.
+            if tls_results and not tlsrptsend.is_tls_report(data):
                 await self._record_tls(tls_results)
         by_rcpt = {r.rcpt: r for r in results}
         for m in group:
             r = by_rcpt.get(m.rcpt) or RcptResult(m.rcpt, 451, "no result")
             if 200 <= r.code < 300:
                 log.info("delivered", extra={"id": m.id, "rcpt": m.rcpt, "reply": r.text})
+                if m.notify and "SUCCESS" in m.notify.split(","):
+                    if local:
+                        await self._dsn(m, "delivered", "2.0.0", "", "")  # RFC 3464 §2.3.3
+                    elif not r.dsn:
+                        # RFC 3461 §5.2.2: the next hop cannot report success, so we say it
+                        # was relayed.
+                        await self._dsn(m, "relayed", "2.0.0", f"{r.code} {r.text}", remote)
                 await self._retire(m, "delivered")
             else:
-                await self._failed_attempt(m, r.code, f"{r.code} {r.text}", r.code >= 500, remote)
+                await self._failed_attempt(
+                    m, r.code, f"{r.code} {r.text}", r.code >= 500, remote, from_rcpt_reply=True
+                )
 
     async def _deliver_local(self, group: list[QueueMsg], data: bytes) -> list[RcptResult]:
         """Our own domains: straight into the store (held or delayed submissions end here)."""
@@ -372,21 +544,40 @@ class Queue:
         rcpts: list[tuple[str, list[str]]],
         data: bytes,
         mail_options: list[str],
+        smtputf8_required: bool,
     ) -> tuple[list[RcptResult], str]:
         t = self.config.config.transports[name]
         if t.kind == "fail":
             raise HopFailure(t.fail_code, t.fail_message, t.fail_code >= 500)
         port = t.port or {"submissions": 465, "submission": 587, "smtp": 25}[t.kind]
-        if t.kind == "submissions":
-            raise HopFailure(451, "4.3.5 implicit-TLS smarthosts are not supported yet", False)
+        # submissions: implicit TLS (RFC 8314 §3.3); submission: STARTTLS; both verified.
         tls = (
             TlsPolicy("pkix", ca_files=self._ca_files)
-            if t.kind == "submission"
+            if t.kind in ("submission", "submissions")
             else TlsPolicy("opportunistic")
         )
+        auth = None
+        if t.username and t.password_file is not None:
+            try:
+                path = self.config.resolve(t.password_file)
+                password = (await asyncio.to_thread(path.read_text)).strip()
+            except OSError as e:
+                msg = f"4.3.5 reading password of transport {name}: {e}"
+                raise HopFailure(451, msg, False) from None
+            auth = (t.username, password)
+        ip = t.host
+        if self.resolver is not None and not _is_ip(t.host):
+            # Our resolver, as for direct delivery (never the system's).
+            try:
+                ips, _ = await lookup_ips(self.resolver, t.host)
+            except DnsError as e:
+                raise HopFailure(451, f"4.4.3 resolving {t.host}: {e}", False) from None
+            if not ips:
+                raise HopFailure(451, f"4.4.3 no address for smarthost {t.host}", False)
+            ip = ips[0]
         try:
             result = await send(
-                ip=t.host,
+                ip=ip,
                 port=port,
                 host=t.host,
                 ehlo_name=self.config.config.hostname,
@@ -396,6 +587,9 @@ class Queue:
                 data=data,
                 mail_options=mail_options,
                 requiretls=bool(m.requiretls),
+                smtputf8_required=smtputf8_required,
+                implicit_tls=t.kind == "submissions",
+                auth=auth,
             )
         except SmtpClientError as e:
             raise HopFailure(e.code, e.text, e.permanent) from None
@@ -416,12 +610,21 @@ class Queue:
         await self._db(run)
 
     async def _failed_attempt(
-        self, m: QueueMsg, code: int, text: str, permanent: bool, remote: str
+        self,
+        m: QueueMsg,
+        code: int,
+        text: str,
+        permanent: bool,
+        remote: str,
+        *,
+        from_rcpt_reply: bool = False,
     ) -> None:
         attempts = m.attempts + 1
         status = _status(code, text)
         if permanent or attempts >= m.max_attempts:
             log.info("delivery failed", extra={"id": m.id, "rcpt": m.rcpt, "err": text})
+            if permanent and from_rcpt_reply:
+                await self._maybe_suppress(m, code, status, remote)
             await self._dsn(m, "failed", status, text, remote)
             await self._retire(m, "failed", last_error=text)
             return
@@ -453,6 +656,33 @@ class Queue:
         await self._db(run)
         if send_delay:
             await self._dsn(m, "delayed", status, text, remote)
+        await self._run_hooks(m, "delayed", text)  # mox's webhook event "delayed"
+
+    async def _maybe_suppress(self, m: QueueMsg, code: int, status: str, remote: str) -> None:
+        """A remote refused this recipient permanently: maybe list it (as mox)."""
+        now = self.clock()
+
+        def run(conn: sqlite3.Connection) -> bool:
+            return suppression.process_failure(
+                conn,
+                account=m.account,
+                msg_id=m.id,
+                rcpt=m.rcpt,
+                code=code,
+                enhanced=status,
+                source=remote or m.rcpt_domain,
+                now=now,
+            )
+
+        if await self._db(run):
+            log.info("added to suppression list", extra={"account": m.account, "rcpt": m.rcpt})
+
+    async def _run_hooks(self, m: QueueMsg, result: str, last_error: str | None) -> None:
+        for hook in self.retire_hooks:
+            try:
+                await hook(m, result, last_error)
+            except Exception:
+                log.exception("queue hook failed", extra={"id": m.id, "event": result})
 
     async def _retire(self, m: QueueMsg, result: str, last_error: str | None = None) -> None:
         now = self.clock().isoformat()
@@ -480,17 +710,19 @@ class Queue:
             return int(left) == 0
 
         last = await self._db(run)
-        for hook in self.retire_hooks:
-            try:
-                await hook(m, result, last_error)
-            except Exception:
-                log.exception("retire hook failed", extra={"id": m.id})
+        await self._run_hooks(m, result, last_error)
         if last:
             (self.dir / m.path).unlink(missing_ok=True)
 
     async def _dsn(self, m: QueueMsg, action: Action, status: str, text: str, remote: str) -> None:
         notify = (m.notify or "").split(",") if m.notify else None
-        wanted = {"failed": "FAILURE", "delayed": "DELAY"}[action]
+        wanted = {
+            "failed": "FAILURE",
+            "delayed": "DELAY",
+            "delivered": "SUCCESS",
+            "relayed": "SUCCESS",
+            "expanded": "SUCCESS",
+        }[action]
         if notify is not None and (notify == ["NEVER"] or wanted not in notify):
             return  # RFC 3461 §4.1
         if not m.mail_from:

@@ -4,11 +4,19 @@ The caller decides the TLS policy (RFC 7672 DANE, RFC 8461 MTA-STS, or opportuni
 and we carry it out: with a required policy there is no plaintext fallback, ever. Parameters are
 only sent when the server announced the extension: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152),
 SMTPUTF8 (RFC 6531), REQUIRETLS (RFC 8689), and the DSN ones (RFC 3461).
+
+A message that needs SMTPUTF8 is never sent to a server that does not announce it (RFC 6531
+§3.4); that is a permanent failure with enhanced code 5.6.7 (RFC 6531 §3.5).
+
+`implicit_tls` is for smarthosts on the submissions port (RFC 8314 §3.3): TLS from the first
+byte, verified as `policy` says. `auth` logs in (RFC 4954) after TLS, never without it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Literal
@@ -37,6 +45,7 @@ class RcptResult:
     rcpt: str
     code: int
     text: str
+    dsn: bool = False  # the server announced DSN (RFC 3461): it reports success itself
 
 
 @dataclass
@@ -84,32 +93,61 @@ async def send(
     mail_options: list[str],
     requiretls: bool,
     session_timeout: float = 60,
+    smtputf8_required: bool = False,
+    implicit_tls: bool = False,
+    auth: tuple[str, str] | None = None,
 ) -> SessionResult:
     """Deliver `data` to the recipients; per-recipient results, or SmtpClientError."""
-    client = aiosmtplib.SMTP(
-        hostname=ip, port=port, local_hostname=ehlo_name, timeout=session_timeout, start_tls=False
-    )
+    if implicit_tls and policy.mode == "none":
+        raise ValueError("implicit TLS needs a TLS policy")
+    sock: socket.socket | None = None
+    if implicit_tls:
+        # Our own connected socket, so aiosmtplib verifies the certificate against the host
+        # name while we dial the address we chose.
+        try:
+            sock = await _dial(ip, port, min(session_timeout, 30))
+        except OSError as e:
+            raise SmtpClientError(421, f"connecting to {host} ({ip}): {e}") from None
+        client = aiosmtplib.SMTP(
+            hostname=host,
+            sock=sock,
+            local_hostname=ehlo_name,
+            timeout=session_timeout,
+            start_tls=False,
+            use_tls=True,
+            tls_context=_context(policy),
+        )
+    else:
+        client = aiosmtplib.SMTP(
+            hostname=ip,
+            port=port,
+            local_hostname=ehlo_name,
+            timeout=session_timeout,
+            start_tls=False,
+        )
     result = SessionResult()
     try:
         try:
             await client.connect()
         except (aiosmtplib.SMTPException, OSError) as e:
+            cause = e if isinstance(e, ssl.SSLError) else e.__cause__
+            if isinstance(cause, ssl.SSLError):
+                raise SmtpClientError(
+                    421, f"TLS with {host}: {cause}", tls_failure=_tls_failure(str(cause))
+                ) from None
             raise SmtpClientError(421, f"connecting to {host} ({ip}): {e}") from None
         await _ehlo(client)
-        if policy.mode != "none" and client.supports_extension("starttls"):
+        if implicit_tls:
+            obj = client.get_transport_info("ssl_object")
+            result.tls_version = obj.version() if obj is not None else ""
+            result.tls_verified = policy.mode == "pkix"
+        elif policy.mode != "none" and client.supports_extension("starttls"):
             try:
                 await client.starttls(server_hostname=host, tls_context=_context(policy))
             except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as e:
-                failure = (
-                    "certificate-host-mismatch"
-                    if "hostname" in str(e)
-                    else (
-                        "validation-failure"
-                        if "certificate" in str(e).lower()
-                        else "starttls-not-supported"
-                    )
-                )
-                raise SmtpClientError(421, f"TLS with {host}: {e}", tls_failure=failure) from None
+                raise SmtpClientError(
+                    421, f"TLS with {host}: {e}", tls_failure=_tls_failure(str(e))
+                ) from None
             obj = client.get_transport_info("ssl_object")
             result.tls_version = obj.version() if obj is not None else ""
             if policy.mode == "dane" and usable(list(policy.tlsa)):
@@ -137,7 +175,29 @@ async def send(
             raise SmtpClientError(
                 550, "5.7.30 REQUIRETLS not supported by the next hop", permanent=True
             )
-        result.dsn_supported = client.supports_extension("dsn")
+        if smtputf8_required and not client.supports_extension("smtputf8"):
+            # RFC 6531 §3.4: not downgraded, not sent; bounced (554 so it is not mistaken for a
+            # problem with the recipient's mailbox).
+            raise SmtpClientError(
+                554,
+                f"5.6.7 {host} does not support SMTPUTF8, which this message needs",
+                permanent=True,
+            )
+        if auth is not None:
+            if not result.tls_version:
+                raise SmtpClientError(
+                    530, f"5.7.0 not logging in to {host} without TLS", permanent=False
+                )
+            try:
+                await client.login(auth[0], auth[1])
+            except aiosmtplib.SMTPAuthenticationError as e:
+                raise SmtpClientError(
+                    e.code, f"AUTH at {host} refused: {e.message}", permanent=False
+                ) from None
+            except aiosmtplib.SMTPException as e:
+                raise SmtpClientError(451, f"4.7.0 AUTH at {host}: {e}") from None
+        dsn = client.supports_extension("dsn")
+        result.dsn_supported = dsn
         options = [o for o in mail_options if _supported(client, o)]
         if requiretls:
             options.append("REQUIRETLS")
@@ -152,14 +212,14 @@ async def send(
                 await client.rcpt(rcpt, options=opts)
                 accepted.append(rcpt)
             except aiosmtplib.SMTPResponseException as e:
-                result.rcpts.append(RcptResult(rcpt, e.code, e.message))
+                result.rcpts.append(RcptResult(rcpt, e.code, e.message, dsn))
         if accepted:
             try:
                 resp = await client.data(data)
                 code, text = resp.code, resp.message
             except aiosmtplib.SMTPResponseException as e:
                 code, text = e.code, e.message
-            result.rcpts += [RcptResult(r, code, text) for r in accepted]
+            result.rcpts += [RcptResult(r, code, text, dsn) for r in accepted]
         try:
             await client.quit()
         except aiosmtplib.SMTPException:
@@ -171,6 +231,30 @@ async def send(
         raise SmtpClientError(421, f"timeout talking to {host}: {e}") from None
     finally:
         client.close()
+        if sock is not None:
+            sock.close()
+
+
+async def _dial(ip: str, port: int, seconds: float) -> socket.socket:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _tls_failure(err: str) -> str:
+    """RFC 8460 §4.3 result type for a failed TLS handshake."""
+    if "hostname" in err:
+        return "certificate-host-mismatch"
+    if "certificate" in err.lower():
+        return "validation-failure"
+    return "starttls-not-supported"
 
 
 async def _ehlo(client: aiosmtplib.SMTP) -> None:

@@ -149,6 +149,8 @@ async def resolve_recipient(
         if not ours:
             if ctx.queue is None:
                 raise SmtpReply(550, "5.7.0", "this server has no outgoing queue")
+            if await ctx.queue.suppressed(conn.account, str(addr)):  # earlier hard bounce
+                raise SmtpReply(550, "5.1.1", "recipient is on this account's suppression list")
             return Recipient(addr, text, None, remote=True)  # the queue delivers it
     if not ours:
         raise SmtpReply(550, "5.7.1", "not accepting email for domain")  # no open relay

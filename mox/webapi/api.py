@@ -15,6 +15,10 @@ Methods:
   Returns `MessageID` and per recipient its `QueueMsgID` (null: delivered locally at once).
 - `MessageGet` {Mailbox, UID}: headers, addresses, subject, text and HTML bodies, flags.
 - `MessageFlagsAdd` / `MessageFlagsRemove` {Mailbox, UID, Flags}: system flags and keywords.
+- `SuppressionList` {}: the account's suppression list, `Suppressions` [{ID, Created, Account,
+  BaseAddress, OriginalAddress, Manual, Reason}]. `SuppressionAdd` {EmailAddress, Manual,
+  Reason}, `SuppressionRemove` {EmailAddress}, `SuppressionPresent` {EmailAddress} → `Present`.
+  `Send` to a suppressed recipient fails with code `badAddress`.
 
 No header value may contain CR or LF (header injection); such requests get 400.
 """
@@ -43,6 +47,7 @@ from starlette.routing import Route
 
 from mox.config.load import LoadedConfig
 from mox.queue.queue import Queue
+from mox.queue.suppression import SuppressionError
 from mox.ratelimit import ConnectionLimiter
 from mox.server.authenticator import ConfigAuthenticator
 from mox.smtp.address import Address, AddressError, parse_mailbox
@@ -220,7 +225,12 @@ class WebApi:
             "MessageGet": self.message_get,
             "MessageFlagsAdd": self.flags_add,
             "MessageFlagsRemove": self.flags_remove,
+            "SuppressionList": self.suppression_list,
+            "SuppressionAdd": self.suppression_add,
+            "SuppressionRemove": self.suppression_remove,
+            "SuppressionPresent": self.suppression_present,
         }
+        self.queue = queue
 
     # --- HTTP ---
 
@@ -458,3 +468,60 @@ class WebApi:
 
     async def flags_remove(self, account: str, remote_ip: str, req: dict[str, Any]) -> Any:
         return await self._flags(account, req, "remove")
+
+    # --- suppression list (as mox's webapi; stored in the queue database) ---
+
+    def _queue(self) -> Queue:
+        if self.queue is None:
+            raise ApiError(400, "server", "this server has no outgoing queue")
+        return self.queue
+
+    def _email_address(self, req: dict[str, Any], allowed: set[str]) -> str:
+        req = _check_keys(req, allowed, "request")
+        address = req.get("EmailAddress")
+        if not isinstance(address, str) or not address:
+            raise _bad("EmailAddress must be a non-empty string", "badAddress")
+        return address
+
+    async def suppression_list(
+        self, account: str, remote_ip: str, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        _check_keys(req, set(), "request")
+        found = await self._queue().suppression_list(account)
+        return {"Suppressions": [s.to_json() for s in found]}
+
+    async def suppression_add(
+        self, account: str, remote_ip: str, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        address = self._email_address(req, {"EmailAddress", "Manual", "Reason"})
+        manual, reason = req.get("Manual", True), req.get("Reason", "")
+        if not isinstance(manual, bool) or not isinstance(reason, str):
+            raise _bad("Manual must be a boolean and Reason a string")
+        try:
+            await self._queue().suppression_add(account, address, manual=manual, reason=reason)
+        except SuppressionError as exc:
+            code = "badAddress" if "bad address" in str(exc) else "user"
+            raise _bad(str(exc), code) from None
+        return {}
+
+    async def suppression_remove(
+        self, account: str, remote_ip: str, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        address = self._email_address(req, {"EmailAddress"})
+        try:
+            removed = await self._queue().suppression_remove(account, address)
+        except SuppressionError as exc:
+            raise _bad(str(exc), "badAddress") from None
+        if not removed:
+            raise ApiError(404, "notFound", "address is not on the suppression list")
+        return {}
+
+    async def suppression_present(
+        self, account: str, remote_ip: str, req: dict[str, Any]
+    ) -> dict[str, Any]:
+        address = self._email_address(req, {"EmailAddress"})
+        try:
+            found = await self._queue().suppression_lookup(account, address)
+        except SuppressionError as exc:
+            raise _bad(str(exc), "badAddress") from None
+        return {"Present": found is not None}

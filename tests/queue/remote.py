@@ -1,5 +1,6 @@
 """A remote MTA for queue tests: aiosmtpd's Controller (a real SMTP server) on loopback, with a
-scripted reply per DATA and optional STARTTLS, recording what it received."""
+scripted reply per DATA and optional STARTTLS, recording what it received. Also a smarthost:
+implicit TLS (the submissions port) and AUTH with one username and password."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.conftest import free_port
 
@@ -21,6 +23,7 @@ class Received:
     tls: bool
     mail_options: list[str]
     rcpt_options: list[str]
+    login: str = ""
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Handler:
     replies: list[str] = field(default_factory=list)  # reply per DATA; "250 OK" once empty
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -46,18 +50,48 @@ class Handler:
                     envelope.mail_from,
                     list(envelope.rcpt_tos),
                     envelope.original_content,
-                    session.ssl is not None,
+                    session.ssl is not None
+                    or server.transport.get_extra_info("ssl_object") is not None,
                     list(envelope.mail_options),
                     list(envelope.rcpt_options),
+                    session.auth_data.login.decode() if session.authenticated else "",
                 )
             )
         return reply
 
 
 class Remote:
-    def __init__(self, tls: ssl.SSLContext | None = None, **handler: Any) -> None:
+    def __init__(
+        self,
+        tls: ssl.SSLContext | None = None,
+        *,
+        implicit_tls: ssl.SSLContext | None = None,
+        smtputf8: bool = True,
+        login: tuple[str, str] | None = None,
+        **handler: Any,
+    ) -> None:
         self.handler = Handler(**handler)
         self.port = free_port()
+        extra: dict[str, Any] = {}
+        if login is not None:
+
+            def authenticator(
+                server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+            ) -> AuthResult:
+                ok = (
+                    isinstance(data, LoginPassword)
+                    and (
+                        data.login.decode(),
+                        data.password.decode(),
+                    )
+                    == login
+                )
+                if ok:
+                    self.handler.logins.append(login[0])
+                return AuthResult(success=ok, auth_data=data)
+
+            extra["authenticator"] = authenticator
+            extra["auth_require_tls"] = False  # implicit TLS: aiosmtpd does not see it as TLS
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.controller = Controller(
@@ -65,9 +99,11 @@ class Remote:
                 hostname="127.0.0.1",
                 port=self.port,
                 tls_context=tls,
+                ssl_context=implicit_tls,
                 decode_data=False,
-                enable_SMTPUTF8=True,
+                enable_SMTPUTF8=smtputf8,
                 server_hostname="mx.remote.test",
+                **extra,
             )
         self.controller.start()
 

@@ -186,6 +186,76 @@ def test_failed_delivery_outgoing_webhook(setup: Setup) -> None:
     assert setup.remote.handler.received == []
 
 
+def test_suppression_from_bounce_api_and_submission_refused(setup: Setup) -> None:
+    with setup.client() as c:
+        r = c.post("Send", json=send_request("nobody@remote.test"))
+        assert r.status_code == 200, r.text
+        (hit,) = setup.hooks.wait("/out")
+        assert hit.body["Event"] == "failed"
+        # The hard bounce (550 5.1.1) put the address on alice's list, as mox.
+        r = c.post("SuppressionPresent", json={"EmailAddress": "No.Body+x@remote.test"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"Present": True}
+        r = c.post("SuppressionList", json={})
+        (sup,) = r.json()["Suppressions"]
+        assert sup["Account"] == "alice"
+        assert sup["BaseAddress"] == "nobody@remote.test"
+        assert sup["OriginalAddress"] == "nobody@remote.test"
+        assert sup["Manual"] is False
+        assert "550" in sup["Reason"]
+        assert set(sup) == {
+            "ID",
+            "Created",
+            "Account",
+            "BaseAddress",
+            "OriginalAddress",
+            "Manual",
+            "Reason",
+        }
+
+        # Sending again is refused at once, through the API and through SMTP submission.
+        r = c.post("Send", json=send_request("nobody+again@remote.test"))
+        assert r.status_code == 400
+        assert r.json()["Code"] == "badAddress"
+        assert "suppression list" in r.json()["Message"]
+        s = smtplib.SMTP("127.0.0.1", setup.ports["submission"], timeout=10)
+        with s:
+            tls = ssl.create_default_context()
+            setup.ca.configure_trust(tls)
+            tls.check_hostname = False
+            s.starttls(context=tls)
+            s.login(*ALICE)
+            assert s.mail("alice@example.test")[0] == 250
+            code, text = s.rcpt("nobody@remote.test")
+            assert code == 550
+            assert text.startswith(b"5.1.1 ")
+            assert b"suppression list" in text
+
+        with setup.client(BOB) as other:  # lists are per account
+            assert other.post("SuppressionList", json={}).json() == {"Suppressions": []}
+
+        r = c.post("SuppressionRemove", json={"EmailAddress": "nobody@remote.test"})
+        assert (r.status_code, r.json()) == (200, {})
+        r = c.post("SuppressionRemove", json={"EmailAddress": "nobody@remote.test"})
+        assert r.status_code == 404
+        r = c.post("SuppressionPresent", json={"EmailAddress": "nobody@remote.test"})
+        assert r.json() == {"Present": False}
+
+        r = c.post("SuppressionAdd", json={"EmailAddress": "carol@remote.test", "Reason": "asked"})
+        assert (r.status_code, r.json()) == (200, {})
+        (sup,) = c.post("SuppressionList", json={}).json()["Suppressions"]
+        assert (sup["BaseAddress"], sup["Manual"], sup["Reason"]) == (
+            "carol@remote.test",
+            True,
+            "asked",
+        )
+        r = c.post("SuppressionAdd", json={"EmailAddress": "carol@remote.test"})
+        assert (r.status_code, r.json()["Code"]) == (400, "user")
+        for bad in ({"EmailAddress": "not an address"}, {"EmailAddress": ""}, {"Other": 1}):
+            r = c.post("SuppressionAdd", json=bad)
+            assert r.status_code == 400, bad
+
+
 def test_incoming_webhook_on_smtp_delivery_retried(setup: Setup) -> None:
     setup.hooks.statuses = [500]  # the first POST fails; the retry must come
     msg = (

@@ -4,6 +4,7 @@ between attempts observed instead of slept."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,61 @@ async def test_unreachable_receiver_is_retried(tmp_path: Path, receiver: Receive
     assert receiver.hits == []
     await hooks.stop()
     await store.aclose()
+
+
+async def test_pending_event_survives_restart(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.statuses = [500]
+    hooks, store, _ = make(tmp_path, receiver, max_attempts=5)
+    blocked = asyncio.Event()
+
+    async def sleep_forever(seconds: float) -> None:
+        blocked.set()
+        await asyncio.Event().wait()  # the first backoff never ends: "the server stops"
+
+    hooks.sleep = sleep_forever
+    incoming(store, "alice", "Inbox", 4, MESSAGE, {})
+    await asyncio.wait_for(blocked.wait(), 10)
+    await hooks.stop()  # one failed attempt; the event is stored
+    assert len(receiver.hits) == 1
+    conn = sqlite3.connect(tmp_path / "data" / "queue" / "index.db")
+    try:
+        ((attempts, last_error),) = conn.execute(
+            "SELECT attempts, last_error FROM webhooks"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert (attempts, last_error) == (1, "HTTP status 500")
+
+    # "Restart": a new Webhooks resumes the stored event, waiting out the rest of its backoff.
+    again, store2, waits = make(tmp_path, receiver)
+    await asyncio.sleep(0.1)
+    await settle(again)
+    first, second = receiver.hits
+    assert first.body == second.body
+    assert first.headers["X-Mox-Webhook-ID"] == second.headers["X-Mox-Webhook-ID"]
+    assert (first.headers["X-Mox-Webhook-Attempt"], second.headers["X-Mox-Webhook-Attempt"]) == (
+        "1",
+        "2",
+    )
+    (wait,) = waits
+    assert 55 < wait <= 60  # what was left of the 60 s backoff
+    await again.stop()
+    conn = sqlite3.connect(tmp_path / "data" / "queue" / "index.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM webhooks").fetchone() == (0,)  # delivered
+    finally:
+        conn.close()
+    await store.aclose()
+    await store2.aclose()
+
+
+def test_outgoing_delayed_event() -> None:
+    m = QueueMsg(
+        id=5, base_id="b", account="alice", mail_from="alice@example.test",
+        rcpt="x@remote.test", rcpt_domain="remote.test", path="msg/b", size=1,
+        smtputf8=False, has_8bit=False, requiretls=None, dsn_ret=None, dsn_envid=None,
+        notify=None, orcpt=None, queued="", next_attempt="", attempts=1, max_attempts=8,
+        last_error="", hold=False, delay_dsn_sent=False, transport=None,
+    )  # fmt: skip
+    p = outgoing_payload(m, "delayed", "451 4.3.0 try again", b"Subject: s\r\n")
+    assert (p["Event"], p["SMTPCode"], p["SMTPEnhancedCode"]) == ("delayed", 451, "4.3.0")
