@@ -6,26 +6,31 @@
    verified DKIM and SPF domains, IP ranges. Conclusive ham accepts, conclusive junk refuses.
 2. Without reputation: SPF fail/softfail refuses (`spf-policy`); an iprev that did not pass
    together with a junk signal refuses (`iprev`).
-3. The Bayesian content score against the account's threshold (0.25 when iprev failed, the
-   connection had no TLS, the recipient is not in To/Cc, or there is a junk signal). Not
-   "significant" (fewer than 50 ham trained) is accepted unless iprev failed or there is a
-   junk signal.
-4. Content OK: DNS blocklists (RFC 5782), listed refuses (`dns-blocklisted`).
+3. A valid subjectpass token in the Subject (account `subject_pass`) accepts.
+4. The Bayesian content score against the account's threshold, with a random jitter of up to
+   ±0.05 (0.25 when iprev failed, the connection had no TLS, the recipient is not in To/Cc
+   unless forwarded, or there is a junk signal). Not "significant" (fewer than 50 ham trained)
+   is accepted unless iprev failed or there is a junk signal.
+5. Content OK: DNS blocklists (RFC 5782), listed refuses (`dns-blocklisted`).
+6. Refused, DMARC-verified, without reputation and only blocklisted or mildly spammy, with
+   subjectpass on: a permanent refusal that gives the token (`give-subjectpass`).
 
-Refusals are temporary (451, never 5xx, so a legitimate sender gets a DSN), and a copy goes to
-the account's Rejects mailbox, which keeps at most 1000 messages for 14 days (one copy per
-Message-ID; removed when the message is accepted later), as mox. Accepted messages
-from a sender without any reputation wait the first-time-sender delay (15 s) unless the
-account sets `no_first_time_sender_delay`.
+Rulesets, the DMARC policy, Introbox and the first-time-sender delay are applied around this in
+`mox.junk.smtp`. Refusals are temporary (451, never 5xx except the subjectpass challenge, so a
+legitimate sender gets a DSN), and a copy goes to the account's Rejects mailbox, which keeps at
+most 1000 messages for 14 days (one copy per Message-ID; removed when the message is accepted
+later), as mox. Accepted messages from a sender without any reputation wait the
+first-time-sender delay (15 s) unless the account sets `no_first_time_sender_delay`.
 
-Deviations from mox: no threshold jitter (deterministic), no Introbox, no rulesets or
-subjectpass, and "we sent to this domain" is not a signal (the store keeps full addresses only).
+Deviation from mox: "we sent to this domain" is not a signal (the store keeps full addresses
+only).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,12 +40,12 @@ from typing import Any
 
 from mox.config.model import Account as AccountConfig
 from mox.dns.resolver import Resolver
-from mox.junk import dnsbl
+from mox.junk import dnsbl, subjectpass
 from mox.junk.bayes import Filter
 from mox.junk.train import SenderFacts, filter_for, sender_facts
 from mox.store import Account, MailboxExists
 
-__all__ = ["Reputation", "Verdict", "analyze", "keep_reject", "reputation"]
+__all__ = ["Reputation", "Verdict", "analyze", "jittered", "keep_reject", "reputation"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,8 @@ FIRST_TIME_SENDER_DELAY = 15.0  # as mox; tests shorten it
 REJECTS_MAX_AGE = timedelta(days=14)
 REJECTS_MAX = 1000
 STRICT_THRESHOLD = 0.25
+THRESHOLD_JITTER = 0.05  # reference §1.2 step 13: the threshold varies by up to this much
+_random = random.SystemRandom()
 
 DAY = 86400.0
 YEAR = 365 * DAY
@@ -60,15 +67,29 @@ class Reputation:
     method: str  # mox's names: msgfromfull, msgtofull, msgfromdomain, ..., none
 
 
+JUNK_REPLY = (451, "4.7.1", "message looks like junk, try again later")
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     accept: bool
     reason: str  # mox's reason codes
     detail: str  # for X-Mox-Reason and the log
     first_time: bool = False  # no reputation at all: the first-time-sender delay applies
+    method: str = "none"  # the reputation method that decided, mox's names
+    # Refused: the reply (temporary by default, as mox: a legitimate sender gets a DSN).
+    code: int = JUNK_REPLY[0]
+    enhanced: str = JUNK_REPLY[1]
+    message: str = JUNK_REPLY[2]
+    # Accepted: another mailbox than the destination's (ruleset, introbox, accepted reject),
+    # and whether the copy is stored as seen (accepted rejects, as mox).
+    mailbox: str | None = None
+    seen: bool = False
+    record: bool = True  # add X-Mox-Reason (not for accounts without a junk filter)
 
     def header(self) -> bytes:
         text = f"{self.reason}; {self.detail}" if self.detail else self.reason
+        text = text.replace("\r", " ").replace("\n", " ")
         return f"X-Mox-Reason: {text}\r\n".encode()
 
 
@@ -185,6 +206,12 @@ def _ip_reputation(db: Any, ip: str, now: float) -> Reputation:
     return NONE
 
 
+def jittered(threshold: float) -> float:
+    """The threshold with mox's small random jitter, so a spammer cannot probe it exactly."""
+    value = threshold + _random.uniform(-THRESHOLD_JITTER, THRESHOLD_JITTER)
+    return min(max(value, 0.01), 0.999)
+
+
 async def analyze(
     *,
     account: Account,
@@ -196,8 +223,10 @@ async def analyze(
     tls: bool,
     resolver: Resolver | None,
     dnsbls: list[str],
+    forward: bool = False,
 ) -> Verdict:
-    """The verdict for delivering `data` to `account` (config with `junk_filter` set)."""
+    """The verdict for delivering `data` to `account` (config with `junk_filter` set).
+    `forward`: a forward ruleset matched (its sender facts are already left out of `meta`)."""
     params = config.junk_filter
     if params is None:
         return Verdict(True, "no-junk-filter", "")
@@ -206,19 +235,31 @@ async def analyze(
     rep = reputation(account, filt, facts)
     if rep.conclusive:
         if rep.junk:
-            return Verdict(False, "reputation", rep.method)
-        return Verdict(True, rep.method, "")
+            return Verdict(False, "reputation", rep.method, method=rep.method)
+        return Verdict(True, rep.method, "", method=rep.method)
     auth = meta.get("auth") or {}
     spf_status = (auth.get("spf") or {}).get("status", "")
     iprev_status = (auth.get("iprev") or {}).get("status", "pass")
+    dmarc_pass = (auth.get("dmarc") or {}).get("status") == "pass"
+    if forward:
+        spf_status = iprev_status = ""  # signals of the forwarding server, not the sender
     if rep.junk is None and spf_status in ("fail", "softfail"):
         return Verdict(False, "spf-policy", f"spf {spf_status}")
-    suspicious_iprev = iprev_status != "pass"
+    suspicious_iprev = iprev_status not in ("pass", "")
     if suspicious_iprev and rep.junk:
         return Verdict(False, "iprev", f"iprev {iprev_status} and {rep.method} junk")
     iprev_fail = iprev_status == "fail"
-    in_to_cc = _rcpt_in_to_cc(header, rcpt)
-    threshold = params.threshold
+    sp = config.subject_pass
+    if sp is not None and facts.from_addr:
+        token = subjectpass.token_in_subject(subjectpass.subject_of(header))
+        if token is not None:
+            key = subjectpass.key_for(account.dir)
+            if subjectpass.verify(key, facts.from_addr, token, sp.period):
+                return Verdict(True, "subjectpass", "", method=rep.method)
+            log.info("invalid subjectpass token", extra={"from": facts.from_addr})
+    in_to_cc = forward or _rcpt_in_to_cc(header, rcpt)
+    base = jittered(params.threshold)
+    threshold = base
     reason = "junk-content"
     if iprev_fail or not tls or not in_to_cc or rep.junk:
         threshold = min(threshold, STRICT_THRESHOLD)
@@ -228,8 +269,25 @@ async def analyze(
         not result.significant and not iprev_fail and not rep.junk
     )
     detail = result.describe()
+
+    def refuse(reason: str, why: str, mild: bool) -> Verdict:
+        # mox: a DMARC-verified sender without reputation that is only blocklisted or mildly
+        # spammy gets a token to put in the subject (permanent: resending is the remedy).
+        if sp is not None and dmarc_pass and rep.junk is None and mild and facts.from_addr:
+            token = subjectpass.generate(subjectpass.key_for(account.dir), facts.from_addr)
+            return Verdict(
+                False,
+                "give-subjectpass",
+                f"{reason}: {why}",
+                code=550,
+                enhanced="5.7.1",
+                message=subjectpass.EXPLANATION + token,
+            )
+        return Verdict(False, reason, why, method=rep.method)
+
     if not content_ok:
-        return Verdict(False, reason, f"{detail}, threshold {threshold:.2f}")
+        mild = result.probability < params.threshold - 0.2  # mox's junkSubjectpass
+        return refuse(reason, f"{detail}, threshold {threshold:.2f}", mild)
     if dnsbls and resolver is not None and facts.ip:
         hit = await dnsbl.check(resolver, dnsbls, facts.ip)
         if hit is not None:
@@ -237,9 +295,9 @@ async def analyze(
             why = f"{facts.ip} listed in {zone}" + (
                 f": {listing.explanation}" if listing.explanation else ""
             )
-            return Verdict(False, "dns-blocklisted", why)
+            return refuse("dns-blocklisted", why, True)
     if rep.junk is False:
-        return Verdict(True, rep.method, detail)
+        return Verdict(True, rep.method, detail, method=rep.method)
     return Verdict(True, "no-bad-signals", detail, first_time=rep.method == "none")
 
 

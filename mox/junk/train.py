@@ -91,6 +91,15 @@ def sender_facts(header: bytes, meta: dict[str, Any]) -> SenderFacts:
             }
         )
     )
+    ip = str(meta.get("remote_ip") or "")
+    spf_domain = str(spf.get("domain", "")).lower() if spf.get("status") == "pass" else ""
+    forward = meta.get("forward")
+    if isinstance(forward, dict):
+        # A forward ruleset matched (mox's IsForward): the forwarding server's IP, MAIL FROM
+        # and EHLO, and its DKIM domain are no signal about the sender, now or later.
+        via = str(forward.get("domain", ""))
+        ip = spf_domain = ""
+        dkim = tuple(d for d in dkim if not (via and (d == via or d.endswith("." + via))))
     org = ""
     if domain:
         try:
@@ -103,8 +112,8 @@ def sender_facts(header: bytes, meta: dict[str, Any]) -> SenderFacts:
         from_org=org,
         from_validated=dmarc.get("status") == "pass",
         dkim=dkim,
-        spf=str(spf.get("domain", "")).lower() if spf.get("status") == "pass" else "",
-        ip=str(meta.get("remote_ip") or ""),
+        spf=spf_domain,
+        ip=ip,
     )
 
 

@@ -8,6 +8,9 @@ Implementation notes:
 - Headers added per recipient go in front of the message bytes; the message file is written once
   and never changed after (store contract).
 - Every copy is durable (file and directory fsynced, row committed) before the 250 reply.
+- On port 25 each copy gets the junk decision of `mox.junk.smtp` (the destination's rulesets,
+  the DMARC policy per recipient, the junk filter); when only some copies are refused the others
+  are delivered and the sender gets one DSN, as mox.
 - Until the outgoing queue exists, a transaction that mixes known and unknown local recipients is
   refused as a whole after DATA (550 5.1.1): no silent loss, and no bounce we could not send.
 """
@@ -112,7 +115,12 @@ def _check_submission(ctx: ServerContext, conn: Conn, header: bytes) -> bytes:
 
 
 async def _store(
-    ctx: ServerContext, account: str, mailbox: str, data: bytes, meta: dict[str, Any]
+    ctx: ServerContext,
+    account: str,
+    mailbox: str,
+    data: bytes,
+    meta: dict[str, Any],
+    flags: list[str] | None = None,
 ) -> int:
     acc = ctx.store.account(account)
     if acc.get_mailbox(mailbox) is None:
@@ -120,7 +128,7 @@ async def _store(
             await acc.create_mailbox(mailbox)
         except MailboxExists:
             pass
-    msg = await acc.deliver(mailbox, data, meta=meta)
+    msg = await acc.deliver(mailbox, data, flags=flags or [], meta=meta)
     return msg.uid
 
 
@@ -172,7 +180,8 @@ async def deliver_message(
     else:
         header = strip_claims(ctx, header)  # RFC 8601 §5
         data = header + rest
-        inbound = await check_inbound(ctx, conn, txn, header, data)
+        # The DMARC policy is applied per copy below: a destination's ruleset may exempt it.
+        inbound = await check_inbound(ctx, conn, txn, header, data, dmarc_refuse=False)
         prefix += inbound.headers
     meta: dict[str, Any] = {
         "mail_from": txn.mail_from_text,
@@ -217,8 +226,11 @@ async def deliver_message(
             targets += [(rcpt, acc, mb) for acc, mb in alias_accounts(ctx, txn, rcpt)]
         elif rcpt.account is not None:
             targets.append((rcpt, rcpt.account, rcpt.mailbox))
+    dmarc = inbound.results.dmarc if inbound is not None else None
+    dmarc_reject = dmarc is not None and dmarc.reject
     seen: set[tuple[str, str]] = set()
-    verdicts: list[Verdict] = []  # mox.junk: per copy, for accounts with a junk filter
+    verdicts: list[Verdict] = []  # mox.junk: per copy, rulesets, DMARC and the junk filter
+    refused: list[tuple[Recipient, Verdict]] = []
     delivered = 0
     for rcpt, account, mailbox in targets:
         if (account, mailbox) in seen:
@@ -239,17 +251,27 @@ async def deliver_message(
             "rcpt_to": rcpt.text,
             "dsn": {**meta["dsn"], "notify": rcpt.notify, "orcpt": rcpt.orcpt},
         }
-        # --- junk filter (mox.junk.smtp): port 25, accounts with junk_filter only ---
+        # --- junk decision (mox.junk.smtp): port 25; rulesets, DMARC, junk filter ---
         verdict = await junk_smtp.decide(
-            ctx, conn, account, rcpt.text, header, copy, rmeta, verdicts
+            ctx, conn, txn, account, rcpt, header, copy, rmeta, verdicts, dmarc_reject=dmarc_reject
         )
+        flags: list[str] = []
         if verdict is not None:
             verdicts.append(verdict)
             if not verdict.accept:
-                continue  # kept in the Rejects mailbox
-            copy = verdict.header() + copy
-        # --- end junk filter ---
-        uid = await _store(ctx, account, mailbox, copy, rmeta)
+                refused.append((rcpt, verdict))
+                continue  # junk is kept in the Rejects mailbox
+            if verdict.record:
+                copy = verdict.header() + copy
+            if verdict.mailbox is not None and verdict.mailbox != mailbox:
+                mailbox = verdict.mailbox
+                if (account, mailbox) in seen:
+                    continue  # one copy per account and mailbox
+                seen.add((account, mailbox))
+            if verdict.seen:
+                flags.append("\\Seen")
+        # --- end junk decision ---
+        uid = await _store(ctx, account, mailbox, copy, rmeta, flags)
         delivered += 1
         webhook.incoming(ctx.store, account, mailbox, uid, copy, rmeta)  # when configured
         log.info(
@@ -264,7 +286,8 @@ async def deliver_message(
                 "rcpt": rcpt.text,
             },
         )
-    await junk_smtp.conclude(verdicts, delivered)  # 451 when all copies were junk
+    # Nothing delivered: the refusal; some delivered: a DSN for the refused (as mox).
+    await junk_smtp.conclude(ctx, txn, refused, delivered, header)
     if ctx.submission and conn.account and not ctx.localserve:
         await ctx.store.account(conn.account).record_outgoing([r.text for r in txn.recipients])
     return f"250 2.0.0 OK, id {ident}"

@@ -113,9 +113,16 @@ def strip_claims(ctx: ServerContext, header: bytes) -> bytes:
 
 
 async def check_inbound(
-    ctx: ServerContext, conn: Conn, txn: Transaction, header: bytes, data: bytes
+    ctx: ServerContext,
+    conn: Conn,
+    txn: Transaction,
+    header: bytes,
+    data: bytes,
+    *,
+    dmarc_refuse: bool = True,
 ) -> Inbound:
-    """Run every check on a message received on port 25; raises SmtpReply to refuse it."""
+    """Run every check on a message received on port 25; raises SmtpReply to refuse it.
+    `dmarc_refuse=False`: the caller applies a DMARC reject policy (per recipient, mox.junk)."""
     resolver = ctx.resolver
     if resolver is None:
         empty = AuthResults()
@@ -135,7 +142,7 @@ async def check_inbound(
     inbound = Inbound(results, headers, _meta(results))
     if ctx.reports is not None and not ctx.localserve:
         await _store_evaluation(ctx, conn, txn, results)
-    if dmarc_r.reject:
+    if dmarc_r.reject and dmarc_refuse:
         log.info(
             "dmarc policy rejects message",
             extra={"from": dmarc_r.from_domain, "policy": dmarc_r.policy, "ip": conn.remote_ip},
