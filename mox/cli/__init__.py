@@ -6,6 +6,7 @@ import typer
 
 from mox import __version__
 from mox.cli import account, config, serve
+from mox.cli import admin as admin_cli
 from mox.cli import backup as backup_cli
 from mox.cli import deploy as deploy_cli
 from mox.cli import dkim as dkim_cli
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(account.app, name="account")
+app.add_typer(admin_cli.app, name="admin")
 app.add_typer(queue_cli.app, name="queue")
 app.command("serve")(serve.serve)
 app.command("localserve")(serve.localserve)

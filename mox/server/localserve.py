@@ -1,8 +1,9 @@
 """`mox localserve`: a complete local mail server for testing, no root and no DNS needed.
 
 As mox's localserve (reference §2.2): standard ports + 1000 on 127.0.0.1, account `mox@localhost`
-with password `moxmoxmox`, a self-signed certificate for localhost, and every recipient address
-accepted into the `mox` account. Everything lives in one directory, created on first run.
+with password `moxmoxmox`, admin pages with password `moxadmin`, a self-signed certificate for
+localhost, and every recipient address accepted into the `mox` account. Everything lives in one
+directory, created on first run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mox.store import Store
 from mox.tls import make_self_signed
 
 __all__ = [
+    "LOCALSERVE_ADMIN_PASSWORD",
     "LOCALSERVE_PASSWORD",
     "LOCALSERVE_PORTS",
     "default_dir",
@@ -28,6 +30,8 @@ __all__ = [
 
 LOCALSERVE_USER = "mox@localhost"
 LOCALSERVE_PASSWORD = "moxmoxmox"  # noqa: S105 (as mox: a documented local test password)
+LOCALSERVE_ADMIN_PASSWORD = "moxadmin"  # noqa: S105 (as mox: the documented local admin password)
+ADMIN_PASSWORD_FILE = "adminpasswd"
 LOCALSERVE_PORTS = {
     "smtp": 1025,
     "submission": 1587,
@@ -52,6 +56,7 @@ def localserve_config(ip: str) -> dict[str, Any]:
         "data_dir": ".",
         "log_level": "info",
         "postmaster": "mox",
+        "admin_password_file": ADMIN_PASSWORD_FILE,
         "listeners": {
             "local": {
                 "ips": [ip],
@@ -86,6 +91,12 @@ def prepare_dir(directory: Path, ip: str = "127.0.0.1") -> LoadedConfig:
     config_path = directory / "mox.toml"
     if not (directory / "localhost.key").exists():
         make_self_signed(directory / "localhost.crt", directory / "localhost.key", "localhost")
+    admin_file = directory / ADMIN_PASSWORD_FILE
+    if not admin_file.exists():
+        tmp_admin = admin_file.with_suffix(".tmp")
+        tmp_admin.write_text(derive_credentials(LOCALSERVE_ADMIN_PASSWORD).to_text() + "\n")
+        tmp_admin.chmod(0o600)
+        tmp_admin.replace(admin_file)
     if not config_path.exists():
         text = (
             "# Written by `mox localserve`; edit freely, it is read at every start.\n"

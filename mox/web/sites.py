@@ -41,4 +41,11 @@ class SiteEnv:
 
 def site_routes(env: SiteEnv) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
+    from mox import webmail  # here: mox.webmail needs this module's SiteEnv
+
+    routes += webmail.routes(env)
+    from mox.webaccount.site import account_routes
+    from mox.webadmin.site import admin_routes
+
+    routes += account_routes(env) + admin_routes(env)
     return routes

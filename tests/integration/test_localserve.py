@@ -206,3 +206,26 @@ def test_autoconfig_over_https_and_http_redirect(localserve: tuple[Path, str]) -
         r = web.get(f"http://127.0.0.1:{PORTS['http']}/mail/config-v1.1.xml")
         assert r.status_code == 308
         assert r.headers["location"].startswith(f"https://127.0.0.1:{PORTS['https']}/")
+
+
+def test_webmail_and_admin_logins(localserve: tuple[Path, str]) -> None:
+    """As mox's localserve: the webmail takes mox@localhost/moxmoxmox and the admin pages take
+    `moxadmin`; a wrong admin password is refused."""
+    directory, _ = localserve
+    base = f"https://localhost:{PORTS['https']}"
+    with httpx.Client(base_url=base, verify=tls_context(directory), timeout=30) as web:
+        r = web.post("/webmail/login", data={"username": USER, "password": PASSWORD})
+        assert r.status_code == 303, r.text
+        page = web.get("/webmail/")
+        assert page.status_code == 200
+        assert 'name="csrf"' in page.text
+        boxes = web.get("/webmail/api/mailboxes")
+        assert boxes.status_code == 200
+        assert "Inbox" in boxes.text
+    with httpx.Client(base_url=base, verify=tls_context(directory), timeout=30) as web:
+        assert web.post("/admin/login", data={"password": "wrong"}).status_code == 401
+        r = web.post("/admin/login", data={"password": "moxadmin"})
+        assert r.status_code == 303, r.text
+        overview = web.get("/admin/")
+        assert overview.status_code == 200
+        assert "localhost" in overview.text

@@ -1,0 +1,1 @@
+"""The admin web pages at /admin/ (mox.webadmin.site)."""
