@@ -189,12 +189,11 @@ async def _importer(acc: Account, mailbox: str) -> Put:
         h = acc.message_meta(m).get(META_KEY)
         if isinstance(h, str):
             have[h] += 1
-    seen: Counter[str] = Counter()
 
     async def put(data: bytes, flags: frozenset[str], date: datetime | None) -> bool:
         h = hashlib.sha256(data).hexdigest()
-        seen[h] += 1
-        if seen[h] <= have[h]:
+        if have[h] > 0:  # one of the copies an earlier run imported; nothing kept per new message
+            have[h] -= 1
             return False
         await acc.deliver(mailbox, data, flags=flags, internal_date=date, meta={META_KEY: h})
         return True
