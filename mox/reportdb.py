@@ -9,12 +9,11 @@ call opens its own connection: the server and `mox dmarc reports` can use it at 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mox.sqlitefile import SqliteFile
 
 __all__ = ["ReportDB", "StoredReport"]
 
@@ -74,26 +73,12 @@ class StoredReport:
     data: dict[str, Any]
 
 
-class ReportDB:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+class ReportDB(SqliteFile):
+    SCHEMA = _SCHEMA
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> ReportDB:
         return cls(data_dir / "reports.db")
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                yield conn
-        finally:
-            conn.close()
 
     # --- incoming reports ---
 

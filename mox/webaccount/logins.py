@@ -8,12 +8,11 @@ that are no account are not recorded: the table must not become a list of guesse
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from mox.sqlitefile import SqliteFile
 
 __all__ = ["ADMIN", "LoginLog", "LoginRecord"]
 
@@ -43,26 +42,12 @@ class LoginRecord:
     success: bool
 
 
-class LoginLog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+class LoginLog(SqliteFile):
+    SCHEMA = _SCHEMA
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> LoginLog:
         return cls(data_dir / "weblogins.db")
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                yield conn
-        finally:
-            conn.close()
 
     def record(self, account: str, login: str, ip: str, protocol: str, success: bool) -> None:
         now = datetime.now(UTC).isoformat(timespec="seconds")
