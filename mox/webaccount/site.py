@@ -1,5 +1,5 @@
-"""The account pages at /account/: password, addresses, destinations and rulesets, import and
-export, login history (reference §1.9, webaccount).
+"""The account pages at /account/: password, addresses, destinations and rulesets, suppression
+list, import and export, login history (reference §1.9, webaccount).
 
 Logged in with one of the account's addresses and its password (the same check, and the same
 per-IP throttle, as SMTP and IMAP). Every change posts a form with the session's CSRF token.
@@ -24,8 +24,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mox.auth.password import derive_credentials
+from mox.queue.suppression import SuppressionError
 from mox.web.session import Session, authenticated, client_ip, same_origin
-from mox.webaccount import importing
+from mox.webaccount import importing, suppressions
 from mox.webaccount.configedit import EditError, edit_config
 from mox.webaccount.html import (
     STATIC_DIR,
@@ -279,6 +280,9 @@ class AccountSite:
                 ]
             )
         parts.append(table(["Address", "Delivery", "Rulesets"], rows))
+        queue = self.env.queue
+        found = None if queue is None else await queue.suppression_list(session.account)
+        parts += suppressions.section(csrf, found)
         history = await asyncio.to_thread(self.logins.recent, session.account, 30)
         parts += [
             el("h2", "Recent logins to these pages"),
@@ -452,6 +456,39 @@ class AccountSite:
         response = redirect("/account/")
         self.env.sessions.set_cookie(response, request, SITE, token)
         return response
+
+    # --- suppression list (mox.webaccount.suppressions) ---
+
+    async def add_suppression(self, request: Request, session: Session) -> Response:
+        form = await request.form()
+        address, reason = form_text(form, "address", 500), form_text(form, "reason", 500)
+        if self.env.queue is None:
+            return await self.overview(session, ["This server has no suppression list."])
+        if not address:
+            return await self.overview(session, ["An address is required."])
+        try:
+            await self.env.queue.suppression_add(
+                session.account, address, manual=True, reason=reason
+            )
+        except SuppressionError as exc:
+            return await self.overview(session, [str(exc)])
+        log.info("suppression added", extra={"account": session.account})
+        self.notice(session, f"{address} added to the suppression list.")
+        return redirect("/account/")
+
+    async def remove_suppression(self, request: Request, session: Session) -> Response:
+        form = await request.form()
+        address = form_text(form, "address", 500)
+        if self.env.queue is None:
+            return await self.overview(session, ["This server has no suppression list."])
+        try:
+            removed = await self.env.queue.suppression_remove(session.account, address)
+        except SuppressionError as exc:
+            return await self.overview(session, [str(exc)])
+        if not removed:
+            return await self.overview(session, [f"{address} is not on the suppression list."])
+        self.notice(session, f"{address} removed from the suppression list.")
+        return redirect("/account/")
 
     # --- import and export ---
 
@@ -634,6 +671,8 @@ class AccountSite:
             Route("/account/destination", auth(self.set_destination), methods=post),
             Route("/account/ruleset/add", auth(self.add_ruleset), methods=post),
             Route("/account/ruleset/remove", auth(self.remove_ruleset), methods=post),
+            Route("/account/suppression/add", auth(self.add_suppression), methods=post),
+            Route("/account/suppression/remove", auth(self.remove_suppression), methods=post),
             Route("/account/import", auth(self.import_page)),
             Route("/account/import", auth(self.start_import), methods=post),
             Route("/account/import/{job}", auth(self.import_status)),

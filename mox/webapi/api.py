@@ -3,9 +3,14 @@
 The request is the body as JSON (`application/json`), or, as mox's clients send it, the form
 field `request` of an `application/x-www-form-urlencoded` body. Authentication is HTTP Basic
 (RFC 7617) with the account's email address and password; failures count in the same per-IP
-login throttle as SMTP and IMAP. Errors are JSON `{"Code": ..., "Message": ...}`: 400 for bad
-input, 401 (with `WWW-Authenticate`, RFC 9110 §11.6.1) for bad credentials, 404 for an unknown
-method, mailbox or message.
+login throttle as SMTP and IMAP. Errors are JSON `{"Code": ..., "Message": ...}`
+(mox.webapi.errors). A POST that a browser says comes from another site (Sec-Fetch-Site, Origin)
+is refused: a browser that logged in on our form pages would otherwise send its basic
+credentials along with another site's form posts (CSRF).
+
+`GET /webapi/v0/` lists the methods and `GET /webapi/v0/<Method>` shows a form with an example
+request (mox.webapi.docs); both need the same authentication, so the browser has the credentials
+when the form posts. `GET /webapi/` redirects to `/webapi/v0/`.
 
 Methods:
 - `Send`: compose a message (RFC 5322) from `Message` {From, To, CC, BCC, ReplyTo, Subject, Text,
@@ -13,8 +18,8 @@ Methods:
   SMTP submission path (`deliver_message`): same sender checks, Message-Id/Date,
   Authentication-Results, DKIM signature, local delivery now, other domains through the queue.
   Returns `MessageID` and per recipient its `QueueMsgID` (null: delivered locally at once).
-- `MessageGet` {Mailbox, UID}: headers, addresses, subject, text and HTML bodies, flags.
-- `MessageFlagsAdd` / `MessageFlagsRemove` {Mailbox, UID, Flags}: system flags and keywords.
+- `MessageGet`, `MessageRawGet`, `MessagePartGet`, `MessageDelete`, `MessageFlagsAdd`,
+  `MessageFlagsRemove`, `MessageMove`: mox.webapi.messages.
 - `SuppressionList` {}: the account's suppression list, `Suppressions` [{ID, Created, Account,
   BaseAddress, OriginalAddress, Manual, Reason}]. `SuppressionAdd` {EmailAddress, Manual,
   Reason}, `SuppressionRemove` {EmailAddress}, `SuppressionPresent` {EmailAddress} → `Present`.
@@ -25,7 +30,6 @@ No header value may contain CR or LF (header injection); such requests get 400.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import email.policy
@@ -42,7 +46,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from mox.config.load import LoadedConfig
@@ -55,16 +59,17 @@ from mox.smtp.codes import SmtpReply
 from mox.smtpserver.delivery import deliver_message
 from mox.smtpserver.pipeline import check_mail_from, resolve_recipient
 from mox.smtpserver.state import Conn, ServerContext, Transaction
-from mox.store import Store, StoreError
-from mox.store.models import Message
-from mox.webhook import addresses, body_text, header_text, parse_message
+from mox.store import Store
+from mox.web.session import same_origin
+from mox.webapi import docs
+from mox.webapi.errors import ApiError, bad, check_keys, error_response, not_found
+from mox.webapi.messages import MessageMethods
 
 __all__ = ["ApiError", "WebApi"]
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024 * 1024
-REALM = 'Basic realm="mox webapi", charset="UTF-8"'
 # RFC 5322 §3.6.8 field names; the ones the API sets itself may not come in `Headers`.
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 _RESERVED = {
@@ -87,41 +92,18 @@ _RESERVED = {
     "dkim-signature",
     "authentication-results",
 }
-# An IMAP keyword (RFC 9051 §9 flag-keyword = atom): no specials, controls, spaces or 8-bit.
-_KEYWORD = re.compile(r"""^[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$""")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def _bad(message: str, code: str = "badRequest") -> ApiError:
-    return ApiError(400, code, message)
 
 
 def _header_value(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise _bad(f"{what} must be a string")
+        raise bad(f"{what} must be a string")
     if "\r" in value or "\n" in value:
-        raise _bad(f"{what} must not contain CR or LF", "headerInjection")
+        raise bad(f"{what} must not contain CR or LF", "headerInjection")
     return value
 
 
 def _field(obj: dict[str, Any], key: str, what: str) -> str:
     return _header_value(obj.get(key, ""), what)
-
-
-def _check_keys(obj: Any, allowed: set[str], what: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise _bad(f"{what} must be a JSON object")
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise _bad(f"unknown field(s) in {what}: {', '.join(unknown)}")
-    return obj
 
 
 @dataclass(frozen=True)
@@ -135,17 +117,17 @@ class NameAddress:
 
 
 def _name_address(obj: Any, what: str) -> NameAddress:
-    obj = _check_keys(obj, {"Name", "Address"}, what)
+    obj = check_keys(obj, {"Name", "Address"}, what)
     name = _field(obj, "Name", f"{what}.Name")
     text = _field(obj, "Address", f"{what}.Address")
     if not text:
-        raise _bad(f"{what}.Address is required", "badAddress")
+        raise bad(f"{what}.Address is required", "badAddress")
     try:
         addr = parse_mailbox(text)
     except AddressError as exc:
-        raise _bad(f"{what}.Address: {exc}", "badAddress") from None
+        raise bad(f"{what}.Address: {exc}", "badAddress") from None
     if addr.literal:
-        raise _bad(f"{what}.Address: address literals are not accepted", "badAddress")
+        raise bad(f"{what}.Address: address literals are not accepted", "badAddress")
     return NameAddress(name, addr)
 
 
@@ -154,40 +136,15 @@ def _name_addresses(obj: dict[str, Any], key: str) -> list[NameAddress]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _bad(f"Message.{key} must be a list")
+        raise bad(f"Message.{key} must be a list")
     return [_name_address(v, f"Message.{key}[{i}]") for i, v in enumerate(value)]
 
 
-def _mailbox_uid(req: dict[str, Any]) -> tuple[str, int]:
-    mailbox = req.get("Mailbox")
-    uid = req.get("UID")
-    if not isinstance(mailbox, str) or not mailbox:
-        raise _bad("Mailbox must be a non-empty string")
-    if not isinstance(uid, int) or isinstance(uid, bool) or uid < 1:
-        raise _bad("UID must be a positive integer")
-    return mailbox, uid
+Method = Callable[[str, str, dict[str, Any]], Awaitable[Any]]  # (account, remote IP, request)
 
 
-def _flags(req: dict[str, Any]) -> list[str]:
-    flags = req.get("Flags")
-    if not isinstance(flags, list) or not flags:
-        raise _bad("Flags must be a non-empty list of strings")
-    out = []
-    for f in flags:
-        if not isinstance(f, str) or not f:
-            raise _bad("Flags must be a non-empty list of strings")
-        if f.startswith("\\"):
-            if not _KEYWORD.match(f[1:]):
-                raise _bad(f"malformed flag {f!r}")
-        elif not _KEYWORD.match(f):
-            raise _bad(f"malformed keyword {f!r}")
-        out.append(f)
-    return out
-
-
-def _error_response(err: ApiError) -> Response:
-    headers = {"WWW-Authenticate": REALM} if err.status == 401 else None
-    return JSONResponse({"Code": err.code, "Message": err.message}, err.status, headers=headers)
+def _remote_ip(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
 
 
 class WebApi:
@@ -220,34 +177,62 @@ class WebApi:
             unknown_recipient_delay=unknown_recipient_delay,
             queue=queue,
         )
-        self.methods: dict[str, Callable[[str, str, dict[str, Any]], Awaitable[Any]]] = {
+        messages = MessageMethods(store)
+        # In the order of mox's webapi.Methods, which the index page follows.
+        self.methods: dict[str, Method] = {
             "Send": self.send,
-            "MessageGet": self.message_get,
-            "MessageFlagsAdd": self.flags_add,
-            "MessageFlagsRemove": self.flags_remove,
             "SuppressionList": self.suppression_list,
             "SuppressionAdd": self.suppression_add,
             "SuppressionRemove": self.suppression_remove,
             "SuppressionPresent": self.suppression_present,
+            "MessageGet": messages.get,
+            "MessageRawGet": messages.raw_get,
+            "MessagePartGet": messages.part_get,
+            "MessageDelete": messages.delete,
+            "MessageFlagsAdd": messages.flags_add,
+            "MessageFlagsRemove": messages.flags_remove,
+            "MessageMove": messages.move,
         }
         self.queue = queue
 
     # --- HTTP ---
 
     def routes(self) -> list[Route]:
-        return [Route("/webapi/v0/{method}", self.handle, methods=["POST"])]
+        return [
+            Route("/webapi", self.to_index, methods=["GET"]),
+            Route("/webapi/", self.to_index, methods=["GET"]),
+            Route("/webapi/v0/", self.index, methods=["GET"]),
+            Route("/webapi/v0/{method}", self.handle, methods=["GET", "POST"]),
+        ]
+
+    async def to_index(self, request: Request) -> Response:
+        return RedirectResponse("/webapi/v0/", 303)
+
+    async def index(self, request: Request) -> Response:
+        try:
+            await self._authenticate(request, _remote_ip(request))
+        except ApiError as err:
+            return error_response(err)
+        return docs.index_page(list(self.methods))
 
     async def handle(self, request: Request) -> Response:
-        remote_ip = request.client.host if request.client is not None else ""
+        remote_ip = _remote_ip(request)
+        name = request.path_params["method"]
         try:
-            method = self.methods.get(request.path_params["method"])
+            method = self.methods.get(name)
             if method is None:
-                raise ApiError(404, "notFound", "unknown method")
+                raise not_found("unknown method")
+            if request.method == "POST" and not same_origin(request):
+                raise ApiError(403, "crossSite", "cross-site request refused")
             account = await self._authenticate(request, remote_ip)
+            if request.method in ("GET", "HEAD"):
+                return docs.method_page(name)
             req = await self._request(request)
             result = await method(account, remote_ip, req)
         except ApiError as err:
-            return _error_response(err)
+            return error_response(err)
+        if isinstance(result, Response):  # MessageRawGet, MessagePartGet: not JSON
+            return result
         return JSONResponse(result)
 
     async def _authenticate(self, request: Request, remote_ip: str) -> str:
@@ -284,26 +269,26 @@ class WebApi:
             try:
                 form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=False)
             except UnicodeDecodeError:
-                raise _bad("request is not UTF-8") from None
+                raise bad("request is not UTF-8") from None
             values = form.get("request")
             if not values:
-                raise _bad("missing form field request")
+                raise bad("missing form field request")
             text = values[0]
         elif ctype not in ("application/json", ""):
-            raise _bad("send application/json or a form with field request")
+            raise bad("send application/json or a form with field request")
         try:
             req = json.loads(text)
         except (ValueError, UnicodeDecodeError):
-            raise _bad("request is not valid JSON") from None
+            raise bad("request is not valid JSON") from None
         if not isinstance(req, dict):
-            raise _bad("request must be a JSON object")
+            raise bad("request must be a JSON object")
         return req
 
     # --- methods ---
 
     async def send(self, account: str, remote_ip: str, req: dict[str, Any]) -> dict[str, Any]:
-        req = _check_keys(req, {"Message", "Headers"}, "request")
-        m = _check_keys(
+        req = check_keys(req, {"Message", "Headers"}, "request")
+        m = check_keys(
             req.get("Message"),
             {
                 "From",
@@ -326,28 +311,28 @@ class WebApi:
         in_reply_to = _field(m, "InReplyTo", "Message.InReplyTo")
         refs = m.get("References", [])
         if not isinstance(refs, list):
-            raise _bad("Message.References must be a list")
+            raise bad("Message.References must be a list")
         references = [_header_value(r, "Message.References") for r in refs]
         text, html = m.get("Text", ""), m.get("HTML", "")
         if not isinstance(text, str) or not isinstance(html, str):
-            raise _bad("Message.Text and Message.HTML must be strings")
+            raise bad("Message.Text and Message.HTML must be strings")
         extra = req.get("Headers", [])
         if not isinstance(extra, list):
-            raise _bad("Headers must be a list of [name, value] pairs")
+            raise bad("Headers must be a list of [name, value] pairs")
         headers: list[tuple[str, str]] = []
         for pair in extra:
             if not (isinstance(pair, list) and len(pair) == 2):
-                raise _bad("Headers must be a list of [name, value] pairs")
+                raise bad("Headers must be a list of [name, value] pairs")
             name = _header_value(pair[0], "header name")
             value = _header_value(pair[1], f"header {name}")
             if not _FIELD_NAME.match(name):
-                raise _bad(f"malformed header name {name!r}")
+                raise bad(f"malformed header name {name!r}")
             if name.lower() in _RESERVED:
-                raise _bad(f"header {name} is set by the API, use the Message fields")
+                raise bad(f"header {name} is set by the API, use the Message fields")
             headers.append((name, value))
         rcpts = to + cc + bcc
         if not rcpts:
-            raise _bad("no recipients in To, CC or BCC", "badAddress")
+            raise bad("no recipients in To, CC or BCC", "badAddress")
 
         everyone = [sender, *rcpts, *reply_to]
         utf8 = any(not str(a.address).isascii() for a in everyone)
@@ -376,7 +361,7 @@ class WebApi:
                 msg.add_alternative(html, subtype="html")
             data = msg.as_bytes()
         except (ValueError, TypeError, IndexError) as exc:
-            raise _bad(f"cannot compose message: {exc}") from None
+            raise bad(f"cannot compose message: {exc}") from None
 
         conn = Conn(remote_ip=remote_ip, account=account)
         txn = Transaction(
@@ -401,7 +386,7 @@ class WebApi:
             code = "badAddress" if reply.enhanced.startswith(("5.1.", "4.1.")) else "user"
             if reply.code < 500:
                 code = "temporary"
-            raise _bad(f"{reply.code} {reply.enhanced} {reply.text}", code) from None
+            raise bad(f"{reply.code} {reply.enhanced} {reply.text}", code) from None
         by_rcpt = dict(zip((id(r) for r in txn.recipients if r.remote), queue_ids, strict=False))
         log.info(
             "webapi send",
@@ -414,61 +399,6 @@ class WebApi:
             ],
         }
 
-    async def _message(self, account: str, req: dict[str, Any]) -> tuple[int, Message]:
-        mailbox, uid = _mailbox_uid(req)
-        acc = self.store.account(account)
-        mb = acc.get_mailbox(mailbox)
-        if mb is None:
-            raise ApiError(404, "notFound", "no such mailbox")
-        found = acc.get_messages(mb.id, [uid])
-        if not found:
-            raise ApiError(404, "notFound", "no such message")
-        return mb.id, found[0]
-
-    async def message_get(
-        self, account: str, remote_ip: str, req: dict[str, Any]
-    ) -> dict[str, Any]:
-        req = _check_keys(req, {"Mailbox", "UID"}, "request")
-        _, message = await self._message(account, req)
-        acc = self.store.account(account)
-        data = await asyncio.to_thread(acc.read_message, message)
-        msg = await asyncio.to_thread(parse_message, data)
-        return {
-            "Mailbox": req["Mailbox"],
-            "UID": message.uid,
-            "Flags": sorted(message.flags),
-            "Size": message.size,
-            "Received": message.internal_date.isoformat(),
-            "Headers": [[k, str(v)] for k, v in msg.items()],
-            "From": addresses(msg, "From"),
-            "To": addresses(msg, "To"),
-            "CC": addresses(msg, "Cc"),
-            "Subject": header_text(msg, "Subject"),
-            "MessageID": header_text(msg, "Message-Id").strip(),
-            "Text": body_text(msg, "plain"),
-            "HTML": body_text(msg, "html"),
-        }
-
-    async def _flags(self, account: str, req: dict[str, Any], op: str) -> dict[str, Any]:
-        req = _check_keys(req, {"Mailbox", "UID", "Flags"}, "request")
-        flags = _flags(req)
-        mailbox_id, message = await self._message(account, req)
-        acc = self.store.account(account)
-        try:
-            await acc.store_flags(
-                mailbox_id, [message.uid], "add" if op == "add" else "remove", flags
-            )
-        except StoreError as exc:
-            raise _bad(str(exc)) from None
-        (now,) = acc.get_messages(mailbox_id, [message.uid]) or (message,)
-        return {"Mailbox": req["Mailbox"], "UID": message.uid, "Flags": sorted(now.flags)}
-
-    async def flags_add(self, account: str, remote_ip: str, req: dict[str, Any]) -> Any:
-        return await self._flags(account, req, "add")
-
-    async def flags_remove(self, account: str, remote_ip: str, req: dict[str, Any]) -> Any:
-        return await self._flags(account, req, "remove")
-
     # --- suppression list (as mox's webapi; stored in the queue database) ---
 
     def _queue(self) -> Queue:
@@ -477,16 +407,16 @@ class WebApi:
         return self.queue
 
     def _email_address(self, req: dict[str, Any], allowed: set[str]) -> str:
-        req = _check_keys(req, allowed, "request")
+        req = check_keys(req, allowed, "request")
         address = req.get("EmailAddress")
         if not isinstance(address, str) or not address:
-            raise _bad("EmailAddress must be a non-empty string", "badAddress")
+            raise bad("EmailAddress must be a non-empty string", "badAddress")
         return address
 
     async def suppression_list(
         self, account: str, remote_ip: str, req: dict[str, Any]
     ) -> dict[str, Any]:
-        _check_keys(req, set(), "request")
+        check_keys(req, set(), "request")
         found = await self._queue().suppression_list(account)
         return {"Suppressions": [s.to_json() for s in found]}
 
@@ -496,12 +426,12 @@ class WebApi:
         address = self._email_address(req, {"EmailAddress", "Manual", "Reason"})
         manual, reason = req.get("Manual", True), req.get("Reason", "")
         if not isinstance(manual, bool) or not isinstance(reason, str):
-            raise _bad("Manual must be a boolean and Reason a string")
+            raise bad("Manual must be a boolean and Reason a string")
         try:
             await self._queue().suppression_add(account, address, manual=manual, reason=reason)
         except SuppressionError as exc:
             code = "badAddress" if "bad address" in str(exc) else "user"
-            raise _bad(str(exc), code) from None
+            raise bad(str(exc), code) from None
         return {}
 
     async def suppression_remove(
@@ -511,7 +441,7 @@ class WebApi:
         try:
             removed = await self._queue().suppression_remove(account, address)
         except SuppressionError as exc:
-            raise _bad(str(exc), "badAddress") from None
+            raise bad(str(exc), "badAddress") from None
         if not removed:
             raise ApiError(404, "notFound", "address is not on the suppression list")
         return {}
@@ -523,5 +453,5 @@ class WebApi:
         try:
             found = await self._queue().suppression_lookup(account, address)
         except SuppressionError as exc:
-            raise _bad(str(exc), "badAddress") from None
+            raise bad(str(exc), "badAddress") from None
         return {"Present": found is not None}

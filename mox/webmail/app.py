@@ -35,10 +35,10 @@ from starlette.staticfiles import StaticFiles
 from mox.store import Account, Change, Expunged, FlagsChanged, MailboxesChanged, MessageAdded
 from mox.store import Message as StoredMessage
 from mox.store.fulltext import extract_text
-from mox.store.junkflags import DEFAULT_JUNK_FLAG_RULES, JUNK, NOTJUNK
+from mox.store.junkflags import JUNK, NOTJUNK
 from mox.store.models import StoreError
 from mox.web.session import Session, Sessions, authenticated, client_ip, same_origin
-from mox.webmail import compose, parse, sanitize
+from mox.webmail import compose, ops, parse, sanitize
 
 if TYPE_CHECKING:
     from mox.web.sites import SiteEnv
@@ -420,9 +420,8 @@ class Webmail:
         dest = acc.get_mailbox_by_id(_int(body.get("to"), "to", 1))
         if dest is None:
             raise BadRequest("no such destination mailbox", 404)
-        fn = acc.copy_messages if copy else acc.move_messages
         try:
-            pairs = await fn(mailbox_id, uids, dest.name, junk_flags=DEFAULT_JUNK_FLAG_RULES)
+            pairs = await ops.move_messages(acc, mailbox_id, uids, dest.name, copy=copy)
         except StoreError as exc:
             raise BadRequest(str(exc)) from None
         return JSONResponse({"ok": True, "uids": [new for _, new in pairs]})
@@ -438,8 +437,7 @@ class Webmail:
             raise BadRequest("no such mailbox", 404)
         try:
             if mb.special_use == "\\Trash" or mb.name == _mailbox_named(acc, "trash"):
-                await acc.store_flags(mailbox_id, uids, "add", ["\\Deleted"])
-                await acc.expunge(mailbox_id, uids)
+                await ops.expunge_messages(acc, mailbox_id, uids)
                 return JSONResponse({"ok": True, "expunged": True})
             trash = _mailbox_named(acc, "trash")
             if acc.get_mailbox(trash) is None:
@@ -545,8 +543,7 @@ class Webmail:
         drafts = acc.get_mailbox(_mailbox_named(acc, "drafts"))
         try:
             if draft_uid.isdigit() and drafts is not None:
-                await acc.store_flags(drafts.id, [int(draft_uid)], "add", ["\\Deleted"])
-                await acc.expunge(drafts.id, [int(draft_uid)])
+                await ops.expunge_messages(acc, drafts.id, [int(draft_uid)])
             reply_to = fields.get("reply_to_message", "")
             if reply_to:
                 mb_text, _, uid_text = reply_to.partition(":")

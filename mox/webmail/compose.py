@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mox.smtp.address import Address, AddressError, parse_mailbox
 from mox.smtp.codes import SmtpReply
@@ -25,7 +25,9 @@ from mox.smtpserver.delivery import deliver_message
 from mox.smtpserver.pipeline import check_mail_from, resolve_recipient
 from mox.smtpserver.state import Conn, Transaction
 from mox.store import Account, MailboxExists, StoreError
-from mox.webapi import WebApi
+
+if TYPE_CHECKING:
+    from mox.webapi import WebApi  # not at run time: mox.webapi uses mox.webmail.ops
 
 __all__ = ["ComposeError", "Draft", "compose", "save_draft", "submit"]
 

@@ -214,3 +214,61 @@ def test_password_change_ends_other_sessions(web: WebServer) -> None:
         assert web.imap_login_fails(ALICE, PASSWORD)
         with web.imap(ALICE, "n3w-password") as imap:
             assert imap.select("Inbox")[0] == "OK"
+
+
+def test_suppression_list_add_show_remove(web: WebServer) -> None:
+    assert web.srv.running is not None
+    queue = web.srv.running.queue
+    assert queue is not None
+
+    def listed() -> list[str]:
+        return [s.base_address for s in web.srv.call(queue.suppression_list("alice"))]
+
+    with web.http() as client:
+        csrf = login(client)
+        page = client.get("/account/").text
+        assert "Suppression list" in page
+        assert "No suppressed addresses." in page
+        # Without the CSRF token, or from another site: refused, nothing added.
+        form = {"address": "Carol.X+news@Remote.test", "reason": "asked <to> stop"}
+        assert client.post("/account/suppression/add", data=form).status_code == 403
+        resp = client.post(
+            "/account/suppression/add",
+            data={**form, "csrf": csrf},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert resp.status_code == 403
+        assert listed() == []
+
+        resp = client.post("/account/suppression/add", data={**form, "csrf": csrf})
+        assert resp.status_code == 303, resp.text
+        assert listed() == ["carolx@remote.test"]
+        page = client.get("/account/").text
+        assert "added to the suppression list" in page
+        assert "Carol.X+news@Remote.test" in page
+        assert "carolx@remote.test" in page
+        assert "asked &lt;to&gt; stop" in page  # escaped
+        assert 'action="/account/suppression/remove"' in page
+        # The same base address again, or no address at all: a problem, nothing changes.
+        resp = client.post(
+            "/account/suppression/add", data={"address": "carolx@remote.test", "csrf": csrf}
+        )
+        assert resp.status_code == 400
+        assert "already on the suppression list" in resp.text
+        resp = client.post("/account/suppression/add", data={"address": "no at", "csrf": csrf})
+        assert resp.status_code == 400
+        assert "bad address" in resp.text
+        assert listed() == ["carolx@remote.test"]
+
+        remove = {"address": "Carol.X+news@Remote.test"}
+        assert client.post("/account/suppression/remove", data=remove).status_code == 403
+        assert listed() == ["carolx@remote.test"]
+        resp = client.post("/account/suppression/remove", data={**remove, "csrf": csrf})
+        assert resp.status_code == 303
+        assert listed() == []
+        page = client.get("/account/").text
+        assert "removed from the suppression list" in page
+        assert "No suppressed addresses." in page
+        resp = client.post("/account/suppression/remove", data={**remove, "csrf": csrf})
+        assert resp.status_code == 400
+        assert "not on the suppression list" in resp.text

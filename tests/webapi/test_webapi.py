@@ -3,12 +3,17 @@ a loopback remote MTA (aiosmtpd) for other domains, and a loopback webhook recei
 
 from __future__ import annotations
 
+import email.policy
+import html
+import imaplib
 import json
 import smtplib
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +374,203 @@ def test_send_non_ascii_round_trip(setup: Setup) -> None:
     assert got["Subject"] == "grüße ✓"
     assert got["Text"] == "schöne Grüße\n"
     assert got["From"] == [{"Name": "Ålice", "Address": "alice@example.test"}]
+
+
+# --- message methods: raw and part get, move, delete (checked over IMAP) ---
+
+PDF = b"%PDF-1.4\n\x00\x01\x02\xff binary attachment \xfe\n"
+
+
+def deliver_to_alice(setup: Setup, subject: str, attachment: bool = False) -> None:
+    msg = EmailMessage()
+    msg["From"] = "Someone <someone@example.org>"
+    msg["To"] = "alice@example.test"
+    msg["Subject"] = subject
+    msg["Message-Id"] = f"<{subject.replace(' ', '.')}@example.org>"
+    msg.set_content("schöne Grüße\n")
+    if attachment:
+        msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="doc.pdf")
+    data = msg.as_bytes(policy=email.policy.SMTP)
+    with smtplib.SMTP("127.0.0.1", setup.ports["smtp"], timeout=10) as s:
+        assert s.sendmail("someone@example.org", ["alice@example.test"], data) == {}
+
+
+@contextmanager
+def imap(setup: Setup, user: str = ALICE[0]) -> Iterator[imaplib.IMAP4_SSL]:
+    ctx = ssl.create_default_context()
+    setup.ca.configure_trust(ctx)
+    client = imaplib.IMAP4_SSL("127.0.0.1", setup.ports["imaps"], ssl_context=ctx, timeout=10)
+    client.login(user, PASSWORD)
+    try:
+        yield client
+    finally:
+        client.logout()
+
+
+def imap_expunged(client: imaplib.IMAP4_SSL) -> list[bytes]:
+    """Untagged EXPUNGE responses the selected session gets (RFC 9051 §7.5.1), by NOOP."""
+    for _ in range(100):
+        assert client.noop()[0] == "OK"
+        _, found = client.response("EXPUNGE")
+        if found and found[0] is not None:
+            return [f for f in found if isinstance(f, bytes)]
+        time.sleep(0.05)
+    return []
+
+
+def test_raw_and_part_get(setup: Setup) -> None:
+    deliver_to_alice(setup, "with attachment", attachment=True)
+    ref = {"Mailbox": "Inbox", "UID": 1}
+    with imap(setup) as c:
+        assert c.select("Inbox", readonly=True)[0] == "OK"
+        typ, data = c.uid("FETCH", "1", "(BODY.PEEK[])")
+        assert typ == "OK"
+        first = data[0]
+        assert isinstance(first, tuple)
+        imap_raw = first[1]
+    with setup.client() as c:
+        r = c.post("MessageRawGet", json=ref)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "message/rfc822"
+        assert r.content == imap_raw
+        assert b"Subject: with attachment\r\n" in r.content
+
+        got = c.post("MessageGet", json=ref).json()
+        structure = got["Structure"]
+        assert structure["ContentType"] == "multipart/mixed"
+        assert [p["ContentType"] for p in structure["Parts"]] == ["text/plain", "application/pdf"]
+        assert structure["Parts"][1]["DecodedSize"] == len(PDF)
+
+        r = c.post("MessagePartGet", json={**ref, "PartPath": [1]})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/pdf"
+        assert r.content == PDF  # base64 undone (RFC 2045 §6.8)
+        r = c.post("MessagePartGet", json={**ref, "PartPath": [0]})
+        assert r.headers["content-type"] == "text/plain; charset=utf-8"
+        assert r.content.decode("utf-8") == "schöne Grüße\r\n"  # decoded, still CRLF
+        # Errors: a multipart itself, indexes that are not there, malformed paths.
+        r = c.post("MessagePartGet", json={**ref, "PartPath": []})
+        assert (r.status_code, r.json()["Code"]) == (400, "badRequest")
+        for path in ([2], [0, 0], [1, 5]):
+            r = c.post("MessagePartGet", json={**ref, "PartPath": path})
+            assert (r.status_code, r.json()["Code"]) == (404, "partNotFound"), path
+        for bad_path in ("1", [-1], [True], [1.5]):
+            r = c.post("MessagePartGet", json={**ref, "PartPath": bad_path})
+            assert r.status_code == 400, bad_path
+
+        for method in ("MessageRawGet", "MessagePartGet", "MessageDelete"):
+            r = c.post(method, json={"Mailbox": "Inbox", "UID": 99})
+            assert (r.status_code, r.json()["Code"]) == (404, "notFound"), method
+            r = c.post(method, json={"Mailbox": "Nope", "UID": 1})
+            assert r.status_code == 404, method
+    # The account comes from the credentials: Bob has no such message.
+    with setup.client(BOB) as c:
+        assert c.post("MessageRawGet", json=ref).status_code == 404
+
+
+def test_move_and_delete_seen_over_imap(setup: Setup) -> None:
+    deliver_to_alice(setup, "first")
+    deliver_to_alice(setup, "second")
+    with imap(setup) as watcher, setup.client() as c:
+        assert watcher.select("Inbox")[1] == [b"2"]
+        r = c.post("MessageMove", json={"Mailbox": "Inbox", "UID": 1, "DestMailboxName": "Junk"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"Mailbox": "Junk", "UID": 1}
+        # Another IMAP session on Inbox sees the message go (RFC 6851 §4.4).
+        assert imap_expunged(watcher) == [b"1"]
+        with imap(setup) as other:
+            assert other.select("Junk", readonly=True)[1] == [b"1"]
+            typ, data = other.uid("FETCH", "1", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            assert typ == "OK"
+            text = b" ".join(p if isinstance(p, bytes) else b" ".join(p) for p in data if p)
+            assert b"Subject: first" in text
+            # The junk flag an IMAP MOVE into Junk sets, from which the junk filter learns.
+            assert b"$junk" in text.lower()
+        got = c.post("MessageGet", json={"Mailbox": "Junk", "UID": 1}).json()
+        assert "$junk" in [f.lower() for f in got["Flags"]]
+        assert c.post("MessageGet", json={"Mailbox": "Inbox", "UID": 1}).status_code == 404
+
+        # Moving what is gone, to a mailbox that does not exist, or to where it is: refused.
+        r = c.post("MessageMove", json={"Mailbox": "Inbox", "UID": 1, "DestMailboxName": "Junk"})
+        assert r.status_code == 404
+        r = c.post("MessageMove", json={"Mailbox": "Inbox", "UID": 2, "DestMailboxName": "Nope"})
+        assert r.status_code == 404
+        r = c.post("MessageMove", json={"Mailbox": "Inbox", "UID": 2, "DestMailboxName": "Inbox"})
+        assert (r.status_code, r.json()["Code"]) == (400, "user")
+
+        r = c.post("MessageDelete", json={"Mailbox": "Inbox", "UID": 2})
+        assert (r.status_code, r.json()) == (200, {})
+        assert imap_expunged(watcher) == [b"1"]  # the second message was number 1 by now
+        assert c.post("MessageDelete", json={"Mailbox": "Inbox", "UID": 2}).status_code == 404
+    with imap(setup) as fresh:
+        assert fresh.select("Inbox", readonly=True)[1] == [b"0"]
+    assert stored(setup.srv, "alice", "Inbox") == []
+    assert len(stored(setup.srv, "alice", "Junk")) == 1
+
+
+def test_message_methods_bad_input_400(setup: Setup) -> None:
+    deliver_to_alice(setup, "x")
+    with setup.client() as c:
+        for method, req in [
+            ("MessageRawGet", {"Mailbox": "Inbox"}),
+            ("MessageRawGet", {"Mailbox": "Inbox", "UID": "1"}),
+            ("MessageRawGet", {"Mailbox": "Inbox", "UID": 0}),
+            ("MessageRawGet", {"Mailbox": "Inbox", "UID": 1, "MsgID": 1}),
+            ("MessageDelete", {"Mailbox": "", "UID": 1}),
+            ("MessageMove", {"Mailbox": "Inbox", "UID": 1}),
+            ("MessageMove", {"Mailbox": "Inbox", "UID": 1, "DestMailboxName": 3}),
+            ("MessagePartGet", {"Mailbox": "Inbox", "UID": 1, "PartPath": [0] * 51}),
+        ]:
+            r = c.post(method, json=req)
+            assert r.status_code == 400, (method, req, r.text)
+            assert set(r.json()) == {"Code", "Message"}
+    assert len(stored(setup.srv, "alice", "Inbox")) == 1
+
+
+def test_form_pages_with_csp_and_cross_site_refused(setup: Setup) -> None:
+    with setup.client() as c:
+        r = c.get("")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/html")
+        for method in ("Send", "MessageRawGet", "MessagePartGet", "MessageDelete", "MessageMove"):
+            assert f'href="{method}"' in r.text
+        r = c.get("MessageMove")
+        assert r.status_code == 200
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'none'" in csp
+        assert "form-action 'self'" in csp
+        assert "script-src" not in csp
+        assert "unsafe-inline" not in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert '<form method="post" action="MessageMove">' in r.text
+        assert 'name="request"' in r.text
+        assert "DestMailboxName" in r.text
+        assert c.get("NoSuchMethod").status_code == 404
+
+        # Every example request uses field names the method accepts.
+        for method in ("SuppressionAdd", "SuppressionPresent", "MessageGet", "MessageMove"):
+            page = c.get(method).text
+            start = page.index('name="request"')
+            start = page.index(">", start) + 1
+            example = html.unescape(page[start : page.index("</textarea>", start)])
+            r = c.post(method, data={"request": example})
+            assert r.status_code in (200, 404), (method, r.text)
+
+        # The form posts from our page are fine; another site's are refused.
+        ours = f"https://127.0.0.1:{setup.ports['https']}"
+        req = json.dumps({"EmailAddress": "x@remote.test"})
+        r = c.post(
+            "SuppressionAdd",
+            data={"request": req},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
+        assert (r.status_code, r.json()["Code"]) == (403, "crossSite")
+        r = c.post("SuppressionPresent", data={"request": req}, headers={"Origin": ours})
+        assert r.json() == {"Present": False}
+        r = c.post("SuppressionAdd", data={"request": req}, headers={"Origin": ours})
+        assert r.status_code == 200
+    with setup.client(None) as anon:
+        r = anon.get("MessageMove")
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith("Basic ")
+        assert anon.get("").status_code == 401
