@@ -46,12 +46,14 @@ class QueueMsg:
     hold: bool
     delay_dsn_sent: bool
     transport: str | None
+    # As mox's Msg.DialedIPs: per host, the IPs dialed so far, as JSON (mox/queue/dialed.py).
+    dialed_ips: str = ""
 
 
 COLUMNS = (
     "id, base_id, account, mail_from, rcpt, rcpt_domain, path, size, smtputf8, has_8bit, "
     "requiretls, dsn_ret, dsn_envid, notify, orcpt, queued, next_attempt, attempts, "
-    "max_attempts, last_error, hold, delay_dsn_sent, transport"
+    "max_attempts, last_error, hold, delay_dsn_sent, transport, dialed_ips"
 )
 
 
@@ -81,6 +83,7 @@ def msg_from_row(row: tuple[Any, ...]) -> QueueMsg:
         hold=bool(r[20]),
         delay_dsn_sent=bool(r[21]),
         transport=r[22],
+        dialed_ips=r[23] or "",
     )
 
 
@@ -159,7 +162,14 @@ def _m2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1, _m2]
+def _m3(db: sqlite_utils.Database) -> None:
+    # As mox's Msg.DialedIPs: the IPs dialed per host, so the next attempt starts with the other
+    # address family (mox/queue/dialed.py). Old rows have none.
+    for table in ("msgs", "retired"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN dialed_ips TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: list[Migration] = [_m1, _m2, _m3]
 
 
 def open_db(path: Path) -> sqlite3.Connection:

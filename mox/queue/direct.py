@@ -7,6 +7,7 @@ opportunistic STARTTLS, retried in plaintext when the TLS handshake fails.
 
 Next hops: MX records in preference order (RFC 5321 §5.1), the domain itself when it has none
 (implicit MX), a permanent failure for a null MX (RFC 7505 §4.3) or a domain that does not exist.
+A host's addresses are dialed with the family not dialed last first (mox/queue/dialed.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from mox.dns.check.connect import https_get
 from mox.dns.records import MtaStsPolicy, MtaStsRecord, Mx, RecordError, Tlsa
 from mox.dns.resolver import DnsError, NotFound, Resolver, lookup_ips
+from mox.queue.dialed import dual_stack, order_ips, policy_refusal
 from mox.smtpclient.client import RcptResult, SmtpClientError, TlsPolicy, send
 
 __all__ = ["DeliveryAttempt", "MtaStsCache", "deliver_direct"]
@@ -42,6 +44,9 @@ class DeliveryAttempt:
     ca_files: tuple[str, ...] = ()
     tls_results: list[tuple[str, str, str]] = field(default_factory=list)  # (domain, type, result)
     smtputf8_required: bool = False  # RFC 6531 §3.4: only to hosts announcing SMTPUTF8
+    first_attempt: bool = False  # no earlier attempt for this message
+    dialed: dict[str, list[str]] = field(default_factory=dict)  # host → IPs, updated here
+    softened: set[str] = field(default_factory=set)  # rcpts whose 5.7.x reply is temporary
 
 
 class HopFailure(Exception):
@@ -170,17 +175,28 @@ async def deliver_direct(
         else:
             tls = TlsPolicy("opportunistic")
             policy_domain, policy_type = attempt.domain, "no-policy-found"
+        # As mox (GatherIPs): start with the address family not dialed last time.
+        ips = order_ips(ips, attempt.dialed.get(host, []))
+        # As mox: a first-attempt 5.7.x from a dual-stack host is made temporary, so the other
+        # family is tried next time before the sender gets a bounce (blocklisted IP workaround).
+        soften = attempt.first_attempt and dual_stack(ips)
         for ip in ips:
+            attempt.dialed.setdefault(host, []).append(ip)
             try:
                 result = await _session(attempt, ip, host, tls)
             except SmtpClientError as e:
                 if e.tls_failure:
                     attempt.tls_results.append((policy_domain, policy_type, e.tls_failure))
+                if e.permanent and soften and policy_refusal(e.code, e.text):
+                    last = HopFailure(e.code, e.text, False)
+                    break  # this host answered; the next attempt starts with the other family
                 if e.permanent:
                     raise HopFailure(e.code, e.text, True) from None
                 last = HopFailure(e.code if e.code >= 400 else 451, e.text, False)
                 continue
             attempt.tls_results.append((policy_domain, policy_type, "success"))
+            if soften:
+                attempt.softened.update(r.rcpt for r in result if policy_refusal(r.code, r.text))
             return result
     raise last
 

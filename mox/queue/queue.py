@@ -19,6 +19,9 @@ Implementation notes:
 - A message that needs SMTPUTF8 is not sent to a hop that does not announce it (RFC 6531
   §3.4): permanent failure and DSN, with 5.6.7 (RFC 6531 §3.5, RFC 3463 §3.7).
 - The daily TLS report job (RFC 8460, mox/queue/tlsrptsend.py) runs beside the delivery loop.
+- Direct delivery alternates IPv4/IPv6 between attempts (mox/queue/dialed.py).
+- localserve: every delivery goes to localserve's own SMTP listener through the `localserve`
+  transport (as mox's queue/localserve.go), never to an MX; no DNS is needed.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mox.config.load import LoadedConfig
+from mox.config.model import Transport
 from mox.dns.resolver import DnsError, Resolver, lookup_ips
-from mox.queue import suppression, tlsrptsend
+from mox.queue import dialed, suppression, tlsrptsend
 from mox.queue.db import COLUMNS, QueueMsg, msg_from_row, open_db, write_file
 from mox.queue.direct import DeliveryAttempt, HopFailure, MtaStsCache, deliver_direct
 from mox.queue.dsn import Action, DsnRecipient, compose_dsn
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 POLL_SECONDS = 5.0
+LOCALSERVE = "localserve"  # transport name shown for localserve's deliveries
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +108,10 @@ class Queue:
         resolver: Resolver | None,
         *,
         clock: Callable[[], datetime] = _now,
+        localserve: Transport | None = None,
     ) -> None:
         self.config = config
+        self.localserve = localserve  # localserve: the transport to its own SMTP port
         self.store = store
         self.resolver = resolver
         self.clock = clock
@@ -175,7 +182,7 @@ class Queue:
                 for i, (r, hold) in enumerate(zip(recipients, held, strict=True)):
                     cur = conn.execute(
                         f"INSERT INTO msgs({COLUMNS}) VALUES "  # noqa: S608
-                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,'',?,0,NULL)",
+                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,'',?,0,NULL,'')",
                         (
                             int(last_id) + 1 + i,
                             base_id,
@@ -430,6 +437,8 @@ class Queue:
             self._wake.set()
 
     def _transport_for(self, m: QueueMsg) -> str | None:
+        if self.localserve is not None:
+            return LOCALSERVE  # as mox: localserve's queue only delivers to itself
         from_domain = m.mail_from.rpartition("@")[2].lower()
         for route in self.config.config.routes:
             if route.to_domains and m.rcpt_domain not in [d.lower() for d in route.to_domains]:
@@ -462,6 +471,7 @@ class Queue:
         tls_results: list[tuple[str, str, str]] = []
         remote = first.rcpt_domain
         local = transport is None and first.rcpt_domain in self.config.config.domains
+        softened: set[str] = set()  # rcpts whose 5.7.x reply counts as temporary (dialed.py)
         try:
             if local:
                 results = await self._deliver_local(group, data)
@@ -484,8 +494,15 @@ class Queue:
                     ca_files=self._ca_files,
                     tls_results=tls_results,
                     smtputf8_required=smtputf8_required,
+                    first_attempt=first.attempts == 0,
+                    dialed=dialed.loads(first.dialed_ips),
+                    softened=softened,
                 )
-                results = await deliver_direct(self.resolver, self.mtasts, attempt)
+                try:
+                    results = await deliver_direct(self.resolver, self.mtasts, attempt)
+                finally:
+                    ids = [m.id for m in group]
+                    await self._db(lambda c: dialed.save(c, ids, attempt.dialed))
         except HopFailure as e:
             for m in group:
                 await self._failed_attempt(m, e.code, e.text, e.permanent, remote)
@@ -508,8 +525,9 @@ class Queue:
                         await self._dsn(m, "relayed", "2.0.0", f"{r.code} {r.text}", remote)
                 await self._retire(m, "delivered")
             else:
+                permanent = r.code >= 500 and r.rcpt not in softened
                 await self._failed_attempt(
-                    m, r.code, f"{r.code} {r.text}", r.code >= 500, remote, from_rcpt_reply=True
+                    m, r.code, f"{r.code} {r.text}", permanent, remote, from_rcpt_reply=True
                 )
 
     async def _deliver_local(self, group: list[QueueMsg], data: bytes) -> list[RcptResult]:
@@ -546,7 +564,7 @@ class Queue:
         mail_options: list[str],
         smtputf8_required: bool,
     ) -> tuple[list[RcptResult], str]:
-        t = self.config.config.transports[name]
+        t = self.localserve or self.config.config.transports[name]
         if t.kind == "fail":
             raise HopFailure(t.fail_code, t.fail_message, t.fail_code >= 500)
         port = t.port or {"submissions": 465, "submission": 587, "smtp": 25}[t.kind]
@@ -623,7 +641,8 @@ class Queue:
         status = _status(code, text)
         if permanent or attempts >= m.max_attempts:
             log.info("delivery failed", extra={"id": m.id, "rcpt": m.rcpt, "err": text})
-            if permanent and from_rcpt_reply:
+            # Not in localserve: its magic failing addresses are meant to be used again.
+            if permanent and from_rcpt_reply and self.localserve is None:
                 await self._maybe_suppress(m, code, status, remote)
             await self._dsn(m, "failed", status, text, remote)
             await self._retire(m, "failed", last_error=text)

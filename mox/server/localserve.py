@@ -4,6 +4,10 @@ As mox's localserve (reference §2.2): standard ports + 1000 on 127.0.0.1, accou
 with password `moxmoxmox`, admin pages with password `moxadmin`, a self-signed certificate for
 localhost, and every recipient address accepted into the `mox` account. Everything lives in one
 directory, created on first run.
+
+Submitted mail to other domains goes through the outgoing queue, which delivers it to
+localserve's own SMTP listener (`queue_transport`) instead of an MX, so no DNS is needed; the
+listener accepts it into the `mox` account, or simulates the failure a magic local part asks for.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import tomlkit
 
 from mox.auth.password import derive_credentials
 from mox.config.load import LoadedConfig, load_config
+from mox.config.model import Transport
 from mox.store import Store
 from mox.tls import make_self_signed
 
@@ -26,12 +31,13 @@ __all__ = [
     "default_dir",
     "ensure_account",
     "prepare_dir",
+    "queue_transport",
 ]
 
 LOCALSERVE_USER = "mox@localhost"
 LOCALSERVE_PASSWORD = "moxmoxmox"  # noqa: S105 (as mox: a documented local test password)
 LOCALSERVE_ADMIN_PASSWORD = "moxadmin"  # noqa: S105 (as mox: the documented local admin password)
-ADMIN_PASSWORD_FILE = "adminpasswd"
+ADMIN_PASSWORD_FILE = "adminpasswd"  # noqa: S105 (a file name, not a password)
 LOCALSERVE_PORTS = {
     "smtp": 1025,
     "submission": 1587,
@@ -83,6 +89,18 @@ def localserve_config(ip: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def queue_transport(loaded: LoadedConfig) -> Transport:
+    """Where localserve's queue delivers everything: as mox's queue/localserve.go, the SMTP
+    port of the first IP of the listener `local` (plain SMTP, opportunistic STARTTLS), else
+    127.0.0.1:1025. Derived from the listeners, so directories written by older versions,
+    without any transport in their config, work too."""
+    listener = loaded.config.listeners.get("local")
+    if listener is not None and listener.smtp.enabled and listener.ips:
+        port = listener.smtp.port or LOCALSERVE_PORTS["smtp"]
+        return Transport(kind="smtp", host=str(listener.ips[0]), port=port)
+    return Transport(kind="smtp", host="127.0.0.1", port=LOCALSERVE_PORTS["smtp"])
 
 
 def prepare_dir(directory: Path, ip: str = "127.0.0.1") -> LoadedConfig:

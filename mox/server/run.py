@@ -32,6 +32,7 @@ from mox.queue.queue import Queue
 from mox.ratelimit import ConnectionLimiter
 from mox.server import mailauth
 from mox.server.authenticator import ConfigAuthenticator
+from mox.server.localserve import queue_transport
 from mox.smtpserver.server import drain_smtp_server, start_smtp_server
 from mox.smtpserver.state import SmtpKind
 from mox.store import Store
@@ -210,18 +211,20 @@ async def start_all(
     authenticator = ConfigAuthenticator(loaded, store)
     running.apply_accounts()
     limiter = ConnectionLimiter()  # shared by all SMTP and IMAP listeners, per IP class
-    if not localserve:
-        # localserve delivers every address locally, as mox's does; its queue is not needed.
-        running.queue = Queue(loaded, store, mail_auth.resolver)
+    if localserve:
+        # As mox: localserve's queue delivers to its own SMTP listener, with no DNS at all.
+        queue = Queue(loaded, store, None, localserve=queue_transport(loaded))
+    else:
+        queue = Queue(loaded, store, mail_auth.resolver)
+    running.queue = queue
     running.webhooks = Webhooks(loaded, store)  # mox.webhook: account event POSTs
     running.webhooks.register()
-    if running.queue is not None:
-        running.queue.retire_hooks.append(running.webhooks.outgoing)
+    queue.retire_hooks.append(running.webhooks.outgoing)
     webapi = WebApi(
         loaded,
         store,
         authenticator,
-        running.queue,
+        queue,
         localserve=localserve,
         unknown_recipient_delay=unknown_recipient_delay,
     )
@@ -230,14 +233,14 @@ async def start_all(
         store,
         authenticator,
         webapi,
-        running.queue,
+        queue,
         localserve=localserve,
         reload_config=running.reload_config,
     )
     try:
-        if running.queue is not None:
-            await running.queue.start()
-            worker = mailauth.dmarc_report_worker(loaded, mail_auth, queue=running.queue)
+        await queue.start()
+        if not localserve:  # as mox: localserve sends no DMARC or TLS reports
+            worker = mailauth.dmarc_report_worker(loaded, mail_auth, queue=queue)
             running.tasks.append(asyncio.create_task(worker, name="dmarc-reports"))
         for lname, listener in cfg.listeners.items():
             https_port = listener.https.port or DEFAULT_PORTS["https"]
@@ -295,7 +298,7 @@ async def start_all(
                         unknown_recipient_delay=unknown_recipient_delay,
                         resolver=mail_auth.resolver,
                         reports=mail_auth.reports,
-                        queue=running.queue,
+                        queue=queue,
                         dns_comment=mail_auth.comment,
                     )
                     running.add(f"{lname}.{kind}", srv, ip, port)

@@ -10,7 +10,9 @@ Implementation notes:
   not reveal which addresses exist (as mox).
 - Submission: MAIL FROM must be an address of the authenticated account or an alias that allows
   it (as mox); per-account daily limits for messages and first-time recipients.
-- localserve simulates failures with magic local parts, as mox's localserve.
+- localserve simulates failures with magic local parts, as mox's localserve. Submissions to
+  other domains, and to `queue…` local parts, go through the queue, which delivers them to
+  localserve's own SMTP port (where a `queue…` address then gets its simulated failure).
 """
 
 from __future__ import annotations
@@ -135,6 +137,14 @@ async def resolve_recipient(
         code = localserve_code(addr.localpart)
         if code is not None and addr.localpart.lower().startswith("rcptto"):
             await simulate(code, ctx)
+        if ctx.submission and ctx.queue is not None:
+            if addr.localpart.lower().startswith("queue"):
+                # As mox: "queue…" is accepted now; the queue's delivery to our own SMTP port
+                # then gets the failure its suffix asks for.
+                return Recipient(addr, text, None, remote=True)
+            if addr.domain not in cfg.config.domains:
+                # As mox: other domains go through the queue, which delivers to ourselves.
+                return Recipient(addr, text, None, remote=True, localserve_code=code)
         target = cfg.lookup(str(addr))
         if target is None:
             return Recipient(addr, text, LOCALSERVE_ACCOUNT, localserve_code=code)

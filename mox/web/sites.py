@@ -31,7 +31,7 @@ class SiteEnv:
     store: Store
     authenticator: ConfigAuthenticator
     webapi: WebApi  # message composition and submission (Send), shared with the web API
-    queue: Queue | None  # None in localserve, which delivers everything locally
+    queue: Queue | None  # the outgoing queue (in localserve it delivers to our own SMTP port)
     localserve: bool = False
     sessions: Sessions = field(default_factory=Sessions)
     # Re-read and apply the config file (the admin pages write it first); raises

@@ -3,6 +3,10 @@
 Runs the real command as a subprocess (ports 1025/1587/1465/1143/1993 on 127.0.0.1, so this is the
 one place those fixed ports are used), sends with smtplib over submission with AUTH, and reads the
 exact message back with imaplib (plain and TLS) and imapclient.
+
+As mox's localserve, mail submitted to other domains goes through the outgoing queue, which
+delivers it to localserve's own SMTP port (1025) instead of an MX: no DNS is involved. Local parts
+starting with `queue` are accepted at submission and fail in the queue's delivery.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -116,6 +120,46 @@ def fetch_all_rfc822(imap: imaplib.IMAP4) -> list[bytes]:
     return out
 
 
+def poll(what: str, probe: Callable[[], bool], timeout: float = 30) -> None:
+    """Until `probe()` is true (the queue delivers in the background), at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what}: not within {timeout} s")
+
+
+def inbox(timeout: float = 10) -> list[bytes]:
+    """Every message in mox's Inbox, read with BODY.PEEK (no flags change)."""
+    with imaplib.IMAP4("127.0.0.1", PORTS["imap"], timeout=timeout) as imap:
+        assert imap.login(USER, PASSWORD)[0] == "OK"
+        assert imap.select("INBOX", readonly=True)[0] == "OK"
+        typ, nums = imap.search(None, "ALL")
+        assert typ == "OK"
+        out = []
+        for num in nums[0].split():
+            fetch_typ, parts = imap.fetch(num, "(BODY.PEEK[])")
+            assert fetch_typ == "OK"
+            first = parts[0]
+            assert isinstance(first, tuple)
+            out.append(first[1])
+        return out
+
+
+def queue_cli(directory: Path, *args: str) -> str:
+    """`mox queue …` against the running localserve's config, as a user would run it."""
+    proc = subprocess.run(
+        [*MOX, "queue", *args, "--config", str(directory / "mox.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def test_submit_then_read_back_byte_for_byte(localserve: tuple[Path, str]) -> None:
     directory, _ = localserve
     with smtplib.SMTP("127.0.0.1", PORTS["submission"], timeout=10) as smtp:
@@ -123,19 +167,40 @@ def test_submit_then_read_back_byte_for_byte(localserve: tuple[Path, str]) -> No
         refused = smtp.sendmail(USER, ["someone@example.org", "any-address@localhost"], MESSAGE)
         assert refused == {}
 
+    # any-address@localhost is ours: delivered at once. someone@example.org goes through the
+    # queue, which delivers it to our own port 1025, into the same account: a second copy.
+    poll("queued copy delivered via port 1025", lambda: len(inbox()) == 2)
     with imaplib.IMAP4("127.0.0.1", PORTS["imap"], timeout=10) as imap:
         plain = fetch_all_rfc822(imap)
-    # Both recipients land in the one account: one copy, our trace headers in front of the
-    # message exactly as sent (smtplib's dot-stuffing undone).
-    assert len(plain) == 1
-    got = plain[0]
-    assert got.startswith(
+    assert len(plain) == 2
+    (local,) = [m for m in plain if b"\tfor <any-address@localhost>; " in m]
+    (queued,) = [m for m in plain if m is not local]
+    # The local copy: our submission trace headers in front of the message exactly as sent
+    # (smtplib's dot-stuffing undone).
+    assert local.startswith(
         b"Authentication-Results: localhost; auth=pass smtp.mailfrom=mox@localhost\r\n"
         b"Received: from localhost by localhost (mox) with ESMTPA id "
     )
-    _, sep, body = got.partition(b"\r\n\tfor <someone@example.org>; ")
+    head, sep, body = local.partition(b"\r\n\tfor <any-address@localhost>; ")
     assert sep
     assert body.split(b"\r\n", 1)[1] == MESSAGE
+    ident = head.rpartition(b" id ")[2]
+    # The queued copy: delivered over SMTP to port 1025 (final delivery headers, SPF checked
+    # against the mocked localhost records), then the same submission's Received line (same
+    # id), then the message exactly as sent.
+    assert queued.startswith(
+        b"Return-Path: <mox@localhost>\r\nDelivered-To: someone@example.org\r\n"
+    )
+    assert b"spf=pass" in queued.split(b"\r\n\r\n", 1)[0]
+    # STARTTLS to port 1025, and SMTPUTF8 for the non-ASCII Subject (RFC 6531 §3.4, §3.7.3).
+    assert b"from localhost (127.0.0.1) by localhost (mox) with UTF8SMTPS id " in queued
+    assert b"\r\n\tfor <someone@example.org>; " in queued
+    marker = b"Received: from localhost by localhost (mox) with ESMTPA id " + ident + b"; "
+    _, sep, rest = queued.partition(marker)
+    assert sep
+    assert rest.split(b"\r\n", 1)[1] == MESSAGE
+    assert queue_cli(directory, "list") == "queue is empty\n"
+    assert "someone@example.org\tdelivered" in queue_cli(directory, "list", "--retired")
 
     with imaplib.IMAP4_SSL(
         "127.0.0.1", PORTS["imaps"], ssl_context=tls_context(directory), timeout=10
@@ -147,9 +212,9 @@ def test_submit_then_read_back_byte_for_byte(localserve: tuple[Path, str]) -> No
     ) as client:
         client.login(USER, PASSWORD)
         info = client.select_folder("INBOX")
-        assert info[b"EXISTS"] == 1
+        assert info[b"EXISTS"] == 2
         uids = client.search(["SUBJECT", "localserve"])
-        assert len(uids) == 1
+        assert len(uids) == 2
         fetched = client.fetch(uids, ["RFC822", "FLAGS", "RFC822.SIZE"])
         assert sorted(f[b"RFC822"] for f in fetched.values()) == sorted(plain)
         assert all(f[b"RFC822.SIZE"] == len(f[b"RFC822"]) for f in fetched.values())
@@ -163,21 +228,72 @@ def test_smtps_and_port_1025_delivery(localserve: tuple[Path, str]) -> None:
     ) as smtp:
         smtp.login(USER, PASSWORD)
         smtp.sendmail(USER, ["tls@example.org"], MESSAGE.replace(b"localserve-1", b"tls-2"))
-    with smtplib.SMTP("127.0.0.1", PORTS["smtp"], timeout=10) as smtp:
-        smtp.sendmail(
+    with smtplib.SMTP("127.0.0.1", PORTS["smtp"], timeout=10) as delivery:
+        delivery.sendmail(
             "x@example.org", ["whoever@localhost"], MESSAGE.replace(b"localserve-1", b"delivery-3")
         )
-    with IMAPClient("127.0.0.1", port=PORTS["imap"], ssl=False, timeout=10) as client:
-        client.login(USER, PASSWORD)
-        client.select_folder("INBOX", readonly=True)
-        ids = {
-            f[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip()
-            for f in client.fetch(
-                client.search(["ALL"]), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
-            ).values()
-        }
-        assert b"Message-Id: <tls-2@localhost>" in ids
-        assert b"Message-Id: <delivery-3@localhost>" in ids
+
+    def message_ids() -> set[bytes]:
+        with IMAPClient("127.0.0.1", port=PORTS["imap"], ssl=False, timeout=10) as client:
+            client.login(USER, PASSWORD)
+            client.select_folder("INBOX", readonly=True)
+            return {
+                f[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip()
+                for f in client.fetch(
+                    client.search(["ALL"]), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
+                ).values()
+            }
+
+    # Port 1025 delivers at once; tls@example.org comes through the queue.
+    assert b"Message-Id: <delivery-3@localhost>" in message_ids()
+    poll("queued copy", lambda: b"Message-Id: <tls-2@localhost>" in message_ids())
+
+
+def test_queue_permerror_gives_dsn(localserve: tuple[Path, str]) -> None:
+    """As mox: a `queue…` local part is accepted at submission; the queue's delivery to port
+    1025 gets the simulated 550, and the failure DSN lands in the sender's Inbox."""
+    directory, _ = localserve
+    msg = MESSAGE.replace(b"localserve-1", b"permerror-4")
+    with smtplib.SMTP("127.0.0.1", PORTS["submission"], timeout=10) as smtp:
+        smtp.login(USER, PASSWORD)
+        assert smtp.sendmail(USER, ["queuepermerror@example.org"], msg) == {}
+
+    def dsns() -> list[bytes]:
+        return [m for m in inbox() if b"queuepermerror@example.org" in m and b"report" in m]
+
+    poll("failure DSN in mox's Inbox", lambda: len(dsns()) == 1)
+    (dsn,) = dsns()
+    assert b"Content-Type: multipart/report; report-type=delivery-status;" in dsn  # RFC 6522
+    assert b"Final-Recipient: rfc822; queuepermerror@example.org\r\n" in dsn  # RFC 3464
+    assert b"Action: failed\r\n" in dsn
+    assert b"Diagnostic-Code: smtp; 550 5.0.0 failure simulated by localserve" in dsn
+    assert b"Message-Id: <permerror-4@localhost>" in dsn  # the original's header is returned
+    # Only the DSN: the message itself was never delivered.
+    assert [m for m in inbox() if b"<permerror-4@localhost>" in m] == [dsn]
+    assert "queuepermerror@example.org\tfailed\t" in queue_cli(directory, "list", "--retired")
+
+
+def test_queue_temperror_is_retried(localserve: tuple[Path, str]) -> None:
+    """A `queue…temperror` address: the first attempt gets 451 from port 1025 and the message
+    stays queued for a retry, which `mox queue list` shows."""
+    directory, _ = localserve
+    msg = MESSAGE.replace(b"localserve-1", b"temperror-5")
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", PORTS["submissions"], context=tls_context(directory), timeout=10
+    ) as smtp:
+        smtp.login(USER, PASSWORD)
+        assert smtp.sendmail(USER, ["queuetemperror@example.org"], msg) == {}
+
+    def line() -> str:
+        found = [x for x in queue_cli(directory, "list").splitlines() if "queuetemperror@" in x]
+        return found[0] if found else ""
+
+    poll("first attempt made", lambda: "attempts=1/" in line())
+    fields = line().split("\t")
+    assert fields[1:4] == ["queuetemperror@example.org", "queued", "attempts=1/8"]
+    assert fields[4].startswith("next=")
+    assert fields[-1] == "451 4.0.0 temporary failure simulated by localserve"
+    assert not [m for m in inbox() if b"Message-Id: <temperror-5@localhost>" in m]
 
 
 def test_wrong_password_refused(localserve: tuple[Path, str]) -> None:
@@ -229,3 +345,39 @@ def test_webmail_and_admin_logins(localserve: tuple[Path, str]) -> None:
         overview = web.get("/admin/")
         assert overview.status_code == 200
         assert "localhost" in overview.text
+
+
+def test_webapi_send_goes_through_queue(localserve: tuple[Path, str]) -> None:
+    """The web API's Send shares the submission path: another domain's address gets a queue
+    id, and the queue delivers the message to port 1025, into mox's Inbox."""
+    directory, _ = localserve
+    request = {
+        "Message": {
+            "From": {"Name": "mox", "Address": USER},
+            "To": [{"Name": "Api", "Address": "api@example.org"}],
+            "Subject": "localserve via webapi",
+            "Text": "sent with the web API\n",
+        }
+    }
+    with httpx.Client(
+        base_url=f"https://localhost:{PORTS['https']}/webapi/v0/",
+        verify=tls_context(directory),
+        auth=(USER, PASSWORD),
+        timeout=30,
+    ) as web:
+        r = web.post("Send", json=request)
+    assert r.status_code == 200, r.text
+    (sub,) = r.json()["Submissions"]
+    assert sub["Address"] == "api@example.org"
+    assert isinstance(sub["QueueMsgID"], int)
+    assert sub["QueueMsgID"] > 0
+
+    def arrived() -> list[bytes]:
+        return [m for m in inbox() if b"Subject: localserve via webapi" in m]
+
+    poll("web API message delivered via the queue", lambda: len(arrived()) == 1)
+    (got,) = arrived()
+    assert got.startswith(b"Return-Path: <mox@localhost>\r\nDelivered-To: api@example.org\r\n")
+    assert b"sent with the web API" in got
+    retired = queue_cli(directory, "list", "--retired")
+    assert f"{sub['QueueMsgID']}\tapi@example.org\tdelivered\t" in retired

@@ -1,6 +1,7 @@
 """A remote MTA for queue tests: aiosmtpd's Controller (a real SMTP server) on loopback, with a
 scripted reply per DATA and optional STARTTLS, recording what it received. Also a smarthost:
-implicit TLS (the submissions port) and AUTH with one username and password."""
+implicit TLS (the submissions port) and AUTH with one username and password. `host` can be
+"::1", and `port` a given one, for a dual-stack remote (two Remotes on one port)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ class Handler:
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    mail_reply: str = ""  # refuse MAIL FROM with this reply, when set
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -68,10 +79,12 @@ class Remote:
         implicit_tls: ssl.SSLContext | None = None,
         smtputf8: bool = True,
         login: tuple[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
         **handler: Any,
     ) -> None:
         self.handler = Handler(**handler)
-        self.port = free_port()
+        self.port = port or free_port()
         extra: dict[str, Any] = {}
         if login is not None:
 
@@ -96,7 +109,7 @@ class Remote:
             warnings.simplefilter("ignore")
             self.controller = Controller(
                 self.handler,
-                hostname="127.0.0.1",
+                hostname=host,
                 port=self.port,
                 tls_context=tls,
                 ssl_context=implicit_tls,
