@@ -11,9 +11,15 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import HTMLResponse, RedirectResponse
+
+from mox.webaccount.logins import LoginLog
+
+if TYPE_CHECKING:
+    from mox.web.session import Session
+    from mox.web.sites import SiteEnv
 
 __all__ = [
     "CSP",
@@ -178,6 +184,54 @@ def page(
             "referrer-policy": "same-origin",
         },
     )
+
+
+class PageSite:
+    """What the account and admin sites share: the site's name and navigation, a notice shown
+    once after a redirect (by the session's CSRF token), the login history, and `show` for a
+    page of the logged-in session."""
+
+    SITE: str = ""
+    NAV: Sequence[tuple[str, str]] = ()
+
+    def __init__(self, env: SiteEnv) -> None:
+        self.env = env
+        self.notices: dict[str, str] = {}  # by session CSRF token: shown once after a redirect
+        self._logins: LoginLog | None = None
+
+    @property
+    def logins(self) -> LoginLog:
+        if self._logins is None:
+            self._logins = LoginLog.in_data_dir(self.env.config.data_dir)
+        return self._logins
+
+    def notice(self, session: Session, text: str) -> None:
+        if len(self.notices) > 10_000:
+            self.notices.clear()
+        self.notices[session.csrf] = text
+
+    def show(
+        self,
+        session: Session,
+        title: str,
+        body: Child,
+        *,
+        problems: list[str] | None = None,
+        status: int = 200,
+        refresh: int | None = None,
+    ) -> HTMLResponse:
+        """The page; with problems, status 400 unless another error status is given."""
+        return page(
+            title,
+            body,
+            site=self.SITE,
+            nav=self.NAV,
+            csrf=session.csrf,
+            notice=self.notices.pop(session.csrf, ""),
+            problems=problems or [],
+            status=400 if problems and status == 200 else status,
+            refresh=refresh,
+        )
 
 
 def redirect(url: str) -> RedirectResponse:

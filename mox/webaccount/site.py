@@ -31,6 +31,7 @@ from mox.webaccount.configedit import EditError, edit_config
 from mox.webaccount.html import (
     STATIC_DIR,
     Child,
+    PageSite,
     Safe,
     el,
     form_text,
@@ -39,7 +40,6 @@ from mox.webaccount.html import (
     redirect,
     table,
 )
-from mox.webaccount.logins import LoginLog
 
 if TYPE_CHECKING:
     from mox.web.sites import SiteEnv
@@ -60,45 +60,13 @@ def _destinations(doc: Any, account: str) -> Any:
         raise EditError([f"account {account!r} is no longer in the config"]) from None
 
 
-class AccountSite:
+class AccountSite(PageSite):
+    SITE = SITE
+    NAV = NAV
+
     def __init__(self, env: SiteEnv) -> None:
-        self.env = env
+        super().__init__(env)
         self.jobs = importing.ImportJobs()
-        self.notices: dict[str, str] = {}  # by session CSRF token: shown once after a redirect
-        self._logins: LoginLog | None = None
-
-    @property
-    def logins(self) -> LoginLog:
-        if self._logins is None:
-            self._logins = LoginLog.in_data_dir(self.env.config.data_dir)
-        return self._logins
-
-    def notice(self, session: Session, text: str) -> None:
-        if len(self.notices) > 10_000:
-            self.notices.clear()
-        self.notices[session.csrf] = text
-
-    def show(
-        self,
-        session: Session,
-        title: str,
-        body: Child,
-        *,
-        problems: list[str] | None = None,
-        status: int = 200,
-        refresh: int | None = None,
-    ) -> Response:
-        return page(
-            title,
-            body,
-            site=SITE,
-            nav=NAV,
-            csrf=session.csrf,
-            notice=self.notices.pop(session.csrf, ""),
-            problems=problems or [],
-            status=status if not problems else 400,
-            refresh=refresh,
-        )
 
     # --- login ---
 

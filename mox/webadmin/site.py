@@ -26,8 +26,8 @@ from mox import metrics
 from mox.auth.password import Credentials, verify_password
 from mox.web.session import Session, authenticated, client_ip, same_origin
 from mox.webaccount.configedit import Change, EditError, edit_config
-from mox.webaccount.html import STATIC_DIR, Child, el, form_text, page, redirect, table
-from mox.webaccount.logins import ADMIN, LoginLog
+from mox.webaccount.html import STATIC_DIR, Child, PageSite, el, form_text, page, redirect, table
+from mox.webaccount.logins import ADMIN
 from mox.webadmin import accounts, domains, ops
 from mox.webadmin.stats import daily_counts, svg_chart
 
@@ -50,46 +50,13 @@ NAV = [
 Handler = Callable[["AdminSite", Request, Session], Awaitable[Response]]
 
 
-class AdminSite:
-    def __init__(self, env: SiteEnv) -> None:
-        self.env = env
-        self.notices: dict[str, str] = {}  # by session CSRF token: shown once after a redirect
-        self._logins: LoginLog | None = None
+class AdminSite(PageSite):
+    SITE = SITE
+    NAV = NAV
 
     @property
     def enabled(self) -> bool:
         return self.env.config.config.admin_password_file is not None
-
-    @property
-    def logins(self) -> LoginLog:
-        if self._logins is None:
-            self._logins = LoginLog.in_data_dir(self.env.config.data_dir)
-        return self._logins
-
-    def notice(self, session: Session, text: str) -> None:
-        if len(self.notices) > 10_000:
-            self.notices.clear()
-        self.notices[session.csrf] = text
-
-    def show(
-        self,
-        session: Session,
-        title: str,
-        body: Child,
-        *,
-        problems: list[str] | None = None,
-        status: int = 200,
-    ) -> Response:
-        return page(
-            title,
-            body,
-            site=SITE,
-            nav=NAV,
-            csrf=session.csrf,
-            notice=self.notices.pop(session.csrf, ""),
-            problems=problems or [],
-            status=400 if problems and status == 200 else status,
-        )
 
     async def edit(
         self,
