@@ -16,6 +16,7 @@ from mox.cli import importexport as importexport_cli
 from mox.cli import junk as junk_cli
 from mox.cli import queue as queue_cli
 from mox.cli import quickstart as quickstart_cli
+from mox.cli import reload as reload_cli
 
 __all__ = ["app", "main"]
 
@@ -32,6 +33,7 @@ app.add_typer(admin_cli.app, name="admin")
 app.add_typer(queue_cli.app, name="queue")
 app.command("serve")(serve.serve)
 app.command("localserve")(serve.localserve)
+app.command("reload")(reload_cli.reload)
 app.add_typer(dns_cli.app, name="dns")
 app.add_typer(dkim_cli.app, name="dkim")
 app.add_typer(dmarc_cli.app, name="dmarc")

@@ -32,6 +32,7 @@ from mox.queue.queue import Queue
 from mox.ratelimit import ConnectionLimiter
 from mox.server import mailauth
 from mox.server.authenticator import ConfigAuthenticator
+from mox.server.ctl import CTL_NAME, start_ctl
 from mox.server.localserve import queue_transport
 from mox.smtpserver.server import drain_smtp_server, start_smtp_server
 from mox.smtpserver.state import SmtpKind
@@ -94,14 +95,14 @@ class RunningServer:
                 self.junk_training[name] = junk_train.start(account, acc_cfg.junk_filter)
                 self.tasks.append(self.junk_training[name])
 
-    async def reload_config(self) -> None:
+    async def reload_config(self) -> list[str]:
         """Re-read the config file and apply it without dropping connections (SIGHUP, and the
         admin pages after they write the file). Accounts, addresses, aliases, domains, DKIM
         selectors, limits, routes and policies take effect for the next transaction; sections in
-        RESTART_SECTIONS need a restart, which is logged. Raises ConfigError, keeping the running
-        config, when the file is not valid."""
+        RESTART_SECTIONS need a restart, which is logged; they are returned. Raises ConfigError,
+        keeping the running config, when the file is not valid."""
         if self.loaded is None:
-            return
+            return []
         new = await asyncio.to_thread(load_config, self.loaded.path)
         old = self.loaded.config
         pending = [s for s in RESTART_SECTIONS if getattr(new.config, s) != getattr(old, s)]
@@ -114,6 +115,7 @@ class RunningServer:
                 "config changes that need a restart were not applied",
                 extra={"sections": ",".join(pending)},
             )
+        return pending
 
     async def reload(self) -> None:
         """SIGHUP: certificates from their files, then the config file."""
@@ -123,6 +125,17 @@ class RunningServer:
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config reload refused, keeping the running config: " + problem)
+
+    async def reload_for_ctl(self) -> list[str]:
+        """`mox reload` over the control socket: as SIGHUP, but a refusal is raised (ConfigError)
+        so the command can print it; returns the sections that need a restart."""
+        self.reload_certificates()
+        try:
+            return await self.reload_config()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config reload refused, keeping the running config: " + problem)
+            raise
 
     def add(self, name: str, server: asyncio.Server, ip: str, port: int) -> None:
         self.servers.append(server)
@@ -348,6 +361,7 @@ async def run_until_signal(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    ctl = await start_ctl(loaded.data_dir, running.reload_for_ctl)  # `mox reload`
     if on_ready is not None:
         on_ready(running)
     log.info("ready")
@@ -355,6 +369,9 @@ async def run_until_signal(
         await stop.wait()
     finally:
         log.info("shutting down")
+        if ctl is not None:
+            ctl.close()
+            (loaded.data_dir / CTL_NAME).unlink(missing_ok=True)
         await running.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -36,7 +36,7 @@ class SiteEnv:
     sessions: Sessions = field(default_factory=Sessions)
     # Re-read and apply the config file (the admin pages write it first); raises
     # mox.config.load.ConfigError, leaving the running config as it was, when the file is bad.
-    reload_config: Callable[[], Awaitable[None]] | None = None
+    reload_config: Callable[[], Awaitable[object]] | None = None  # returns what needs a restart
 
 
 def site_routes(env: SiteEnv) -> list[BaseRoute]:

@@ -18,6 +18,8 @@ import pytest
 import tomlkit
 
 from mox.auth.password import derive_credentials
+from mox.config.load import load_config
+from mox.server.ctl import request
 from tests.conftest import MOX, free_port, minimal_config
 
 pytestmark = [pytest.mark.integration]
@@ -109,3 +111,83 @@ def test_sighup_applies_valid_config_and_refuses_broken_one(
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
+
+
+def test_mox_reload_command_answers_with_the_result(
+    tmp_path: Path, mox_env: dict[str, str]
+) -> None:
+    """`mox reload` asks the running server over its control socket and prints the answer:
+    exit 0 when applied (and which changes need a restart), 1 with the problems when refused,
+    2 when no server runs."""
+    port = free_port()
+    passwords = tmp_path / "alice.pw"
+    passwords.write_text(derive_credentials(PASSWORD).to_text())
+    data: dict[str, Any] = minimal_config()
+    data["listeners"]["internal"]["imap"] = {"enabled": True, "port": port}
+    data["accounts"]["alice"]["password_file"] = str(passwords)
+    data["dns"] = {"nameservers": ["127.0.0.1:1"]}  # never the machine's resolver
+    config = tmp_path / "mox.toml"
+    config.write_text(tomlkit.dumps(data))
+
+    def reload() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*MOX, "reload", "--config", str(config)],
+            env=mox_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    none = reload()
+    assert none.returncode == 2, none.stderr
+    assert "no running server" in none.stderr
+
+    log = tmp_path / "serve.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [*MOX, "serve", "--config", str(config)],
+            env=mox_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "ready" in log.read_text(), "the server")
+        data_dir = load_config(config).data_dir
+        assert (data_dir / "ctl").stat().st_mode & 0o077 == 0  # only the server's user
+        assert not login_ok(port, "bob@example.test")
+        data["accounts"]["bob"] = {
+            "domain": "example.test",
+            "destinations": {"bob@example.test": {}},
+            "password_file": str(passwords),
+        }
+        config.write_text(tomlkit.dumps(data))
+        done = reload()
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "config reloaded"
+        assert login_ok(port, "bob@example.test")  # applied before the answer came
+
+        data["accounts"]["bob"]["quota_bytes"] = "lots"
+        config.write_text(tomlkit.dumps(data))
+        refused = reload()
+        # The command checks the file first, with the server's own messages.
+        assert refused.returncode == 1
+        assert f"{config}: accounts.bob.quota_bytes:" in refused.stderr
+        # The server refuses it too when asked directly (a file changed after the check).
+        answer = request(data_dir, "reload")
+        assert answer[0] == "refused"
+        assert any(f"{config}: accounts.bob.quota_bytes:" in line for line in answer[1:])
+        assert request(data_dir, "shutdown") == ["error unknown command"]
+        assert login_ok(port, "bob@example.test")
+
+        data["accounts"]["bob"].pop("quota_bytes")
+        data["listeners"]["internal"]["imap"]["port"] = free_port()
+        config.write_text(tomlkit.dumps(data))
+        restart = reload()
+        assert restart.returncode == 0, restart.stderr
+        assert "need a restart were not applied: listeners" in restart.stdout
+        assert login_ok(port, "alice@example.test")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    gone = reload()
+    assert gone.returncode == 2  # the socket went away with the server
