@@ -182,9 +182,10 @@ in
           lib.optional cfg.ensureDkimKeys "${mox} dkim ensure-keys --config ${configFile}"
           ++ [ "${mox} config check ${configFile}" ];
         ExecStart = "${mox} serve --config ${configFile}";
-        # SIGHUP reloads TLS certificates and the config file (listener changes need a restart);
-        # a new config restarts the unit (restartTriggers).
-        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        # `mox reload` (as SIGHUP, but it fails when the server refuses the file) reloads TLS
+        # certificates and the config file (listener changes need a restart); a new config
+        # restarts the unit (restartTriggers).
+        ExecReload = "${mox} reload --config ${configFile}";
         Restart = "always";
         RestartSec = "5s";
         LimitNOFILE = 15000;
