@@ -67,7 +67,15 @@ class ListValue:
     items: tuple[Value, ...]
 
 
-Value: TypeAlias = "_Nil | int | Atom | Str | Literal | MailboxName | ListValue"
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A value already in its wire form, the same with and without UTF-8 (``render_value`` with
+    both settings gave these bytes): written as is. FETCH ENVELOPE from the parse cache."""
+
+    data: bytes
+
+
+Value: TypeAlias = "_Nil | int | Atom | Str | Literal | MailboxName | ListValue | Rendered"
 
 
 def atoms(words: Iterable[str]) -> ListValue:
@@ -430,8 +438,17 @@ def _value(v: Value, utf8: bool, out: list[bytes]) -> None:
         out.append(b"(")
         _values(v.items, utf8, out)
         out.append(b")")
+    elif isinstance(v, Rendered):
+        out.append(v.data)
     else:
         raise TypeError(f"not an IMAP value: {v!r}")
+
+
+def render_value(v: Value, *, utf8: bool) -> bytes:
+    """The wire form of one value."""
+    out: list[bytes] = []
+    _value(v, utf8, out)
+    return b"".join(out)
 
 
 def _values(items: Sequence[Value], utf8: bool, out: list[bytes]) -> None:

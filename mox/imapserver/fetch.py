@@ -169,7 +169,7 @@ def fetch_items(
             elif name == "INTERNALDATE":
                 out.append((name, Str(internal_date(msg.internal_date))))
             elif name == "ENVELOPE":
-                out.append((name, lazy.parsed.envelope))
+                out.append((name, lazy.parsed.fetch_envelope))
             elif name == "BODYSTRUCTURE":
                 out.append((name, lazy.parsed.bodystructure))
             elif name == "BODY":

@@ -3,7 +3,9 @@
 Message files never change, so what FETCH derives from their MIME structure is computed once and
 kept in the store (``Account.save_parsed``/``get_parsed``, opaque JSON there). The IMAP values are
 stored as JSON: NIL as null, numbers as numbers, strings as {"s": text} (or {"b": base64} when not
-UTF-8), lists as lists.
+UTF-8), lists as lists. The ENVELOPE is also kept in its wire form ("envelope_wire") when that is
+ASCII and the same with and without UTF=8 enabled, so FETCH ENVELOPE writes it without decoding or
+rendering anything (bench/PROFILE.md); entries without it (older ones) are decoded as before.
 
 PREVIEW (RFC 8970 §3): at most 200 characters of the first text part (text/plain preferred, else
 text/html with the tags removed), whitespace collapsed, quoted lines ("> ...") left out.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mox.imap.responses import NIL, Atom, ListValue, Str, Value
+from mox.imap.responses import NIL, Atom, ListValue, Rendered, Str, Value, render_value
 from mox.imapserver.message import Part, body_structure, envelope, parse_part, text_parts
 
 PREVIEW_CHARS: Final = 200
@@ -34,6 +36,18 @@ class Parsed:
     body: Value
     bodystructure: Value
     preview: str
+
+    @property
+    def fetch_envelope(self) -> Value:
+        return self.envelope
+
+
+def envelope_wire(envelope: Value) -> str | None:
+    """The wire form of an ENVELOPE when it can be cached as is (see the module docstring)."""
+    wire = render_value(envelope, utf8=False)
+    if not wire.isascii() or wire != render_value(envelope, utf8=True):
+        return None
+    return wire.decode("ascii")
 
 
 def to_json(v: Value) -> Any:
@@ -112,6 +126,7 @@ def dumps(p: Parsed) -> str:
         {
             "v": 1,
             "envelope": to_json(p.envelope),
+            "envelope_wire": envelope_wire(p.envelope),
             "body": to_json(p.body),
             "bodystructure": to_json(p.bodystructure),
             "preview": p.preview,
@@ -146,6 +161,14 @@ class StoredParsed:
     @property
     def envelope(self) -> Value:
         return self._get("envelope")
+
+    @property
+    def fetch_envelope(self) -> Value:
+        """For FETCH: the cached wire form when there is one, else the decoded value."""
+        wire = self._j.get("envelope_wire")
+        if isinstance(wire, str) and wire.isascii():
+            return Rendered(wire.encode("ascii"))
+        return self.envelope
 
     @property
     def body(self) -> Value:

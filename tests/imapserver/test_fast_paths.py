@@ -4,6 +4,8 @@ full-text index, lazily decoded parse cache (with a broken entry re-parsed)."""
 
 from __future__ import annotations
 
+import json
+
 from tests.imapserver.conftest import MESSAGE, ImapServer
 
 
@@ -91,3 +93,45 @@ async def test_broken_parse_cache_entry_is_parsed_again(imap: ImapServer) -> Non
     again = await tc.transact("a3 FETCH 1 (ENVELOPE BODYSTRUCTURE)")
     assert again[0].split(b" (", 1)[1] == first[0].split(b" (", 1)[1]
     assert b'"afternoon meeting"' in again[0]
+
+
+async def test_envelope_from_cache_wire_form_same_bytes(imap: ImapServer) -> None:
+    """FETCH ENVELOPE from the cached wire form answers exactly what rendering the decoded
+    envelope gives, with and without UTF8=ACCEPT; an envelope with UTF-8 is not kept in wire
+    form (its rendering differs by mode), and an older entry without it still works."""
+    acc = imap.account
+    await acc.deliver(
+        "Inbox",
+        b'From: "Doe, Jane" <jane@example.org>\r\nTo: a@example.test, b@example.test\r\n'
+        b'Subject: plan "q4" \\ notes\r\nMessage-ID: <e1@example.org>\r\n\r\nhi\r\n',
+    )
+    await acc.deliver(
+        "Inbox",
+        "From: Zoë <zoe@example.org>\r\nSubject: café\r\n\r\nhi\r\n".encode(),
+    )
+    tc = await imap.transcript(login=True)
+    await tc.transact("a1 SELECT Inbox")
+    first = await tc.transact("a2 FETCH 1:2 (ENVELOPE)")  # computed, then cached
+    again = await tc.transact("a3 FETCH 1:2 (ENVELOPE)")  # from the cache
+    assert again == first
+    assert first[0].startswith(b'* 1 FETCH (ENVELOPE (NIL "plan \\"q4\\" \\\\ notes" ')
+    inbox = acc.get_mailbox("Inbox")
+    assert inbox is not None
+    ids = [m.id for m in acc.list_messages(inbox.id)]
+    entries = acc.get_parsed(ids)
+    wires = [json.loads(entries[i]).get("envelope_wire") for i in ids]
+    assert wires[0] is not None
+    assert wires[0].startswith('(NIL "plan ')
+    assert wires[1] is None  # UTF-8: a literal without UTF8=ACCEPT, quoted with it
+    # An entry written before the wire form existed is decoded as before.
+    old = json.loads(entries[ids[0]])
+    del old["envelope_wire"]
+    await acc.save_parsed({ids[0]: json.dumps(old)})
+    assert await tc.transact("a4 FETCH 1:2 (ENVELOPE)") == first
+    # With UTF8=ACCEPT the UTF-8 envelope is quoted instead of sent as literals.
+    tc2 = await imap.transcript(login=True)
+    await tc2.transact("b1 ENABLE UTF8=ACCEPT")
+    await tc2.transact("b2 SELECT Inbox")
+    utf8 = await tc2.transact("b3 FETCH 1:2 (ENVELOPE)")
+    assert utf8[0] == first[0]
+    assert '"café"'.encode() in utf8[1]
