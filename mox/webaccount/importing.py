@@ -267,8 +267,8 @@ async def run_import(job: ImportJob, acc: Account, mailbox: str, upload: Path, w
         log.exception("import failed", extra={"account": job.account})
         job.problems.append(f"import failed: {exc}")
     finally:
-        job.done = True
         shutil.rmtree(work, ignore_errors=True)
+        job.done = True  # only now: a status poll that sees "done" finds the upload gone
         log.info(
             "web import finished",
             extra={"account": job.account, "imported": job.imported, "problems": len(job.problems)},
