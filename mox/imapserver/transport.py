@@ -24,7 +24,7 @@ import asyncio
 import ssl
 import zlib
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 HIGH_WATER: Final = 256 * 1024
 OUTPUT_CHUNK: Final = 64 * 1024
@@ -52,9 +52,9 @@ class Transport(asyncio.Protocol):
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):
-            raise TypeError("IMAP needs a stream transport")
-        self.transport = transport
+        # A stream transport (create_server); uvloop's have asyncio.Transport's methods without
+        # being its subclasses, so no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         self._on_connect(self)
