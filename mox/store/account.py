@@ -1,11 +1,14 @@
 """One account's message store: reads on the event loop, writes through a single writer thread.
 
-Durability (SPEC §5): deliver() writes and fsyncs the message file in a worker thread, then hands
-the row to the writer. The writer takes every pending operation at once, fsyncs each distinct
-message directory once, applies them in one transaction (each in a savepoint, so one failing
-operation does not fail the others) and commits once (group commit), with synchronous=FULL. A
-message is visible only once both its file and its row are durable; a crash at any moment leaves
-at worst an orphan file without a row. Listeners run on the event loop after the commit.
+Durability (SPEC §5): deliver() hands the message to the writer thread. The writer takes every
+pending operation at once and applies them in one transaction (each in a savepoint, so one failing
+operation does not fail the others); a delivery writes its message file there, without fsync.
+Before the one commit (group commit, synchronous=FULL) the writer fsyncs the batch's new files
+together (files.sync_files) and each distinct message directory once. A message is visible only
+once both its file and its row are durable; a crash at any moment leaves at worst an orphan file
+without a row. Messages over WRITER_FILE_MAX bytes are written, fsynced and their text extracted
+in a worker thread before they reach the writer, so they do not hold up the other deliveries of a
+batch. Listeners run on the event loop after the commit.
 
 Full-text index: the text of a small message is indexed in its delivery's transaction (after the
 savepoints, see txn.Effects.fts_rows). A message with more than INDEX_INLINE_MAX characters of text
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -71,6 +75,10 @@ INDEX_INLINE_MAX = 16 * 1024
 INDEX_BATCH_CHARS = 256 * 1024  # text per background index transaction
 INDEX_QUEUE_MAX_CHARS = 64 * 1024 * 1024  # beyond this, texts are re-read from the files later
 INDEX_SCAN_BATCH = 16  # unindexed messages read from their files per transaction
+# Messages up to this size are written by the writer thread in their batch (module docstring):
+# no thread hop per message, and one journal commit for all of a batch's files (files.sync_files).
+# Bigger ones are written in a worker thread, as their text extraction takes milliseconds.
+WRITER_FILE_MAX = 256 * 1024
 
 # "\\Seen" as it appears in the JSON flags column (db.encode_flags): only that flag can produce
 # this text, since a quote is followed by a backslash only at the start of a system flag.
@@ -345,13 +353,16 @@ class Account:
         internal_date: datetime | None = None,
         meta: Mapping[str, Any] | None = None,
         replace: tuple[int, int] | None = None,
+        create: bool = False,
     ) -> Message:
         """Add a message; durable (file, directory and row) when this returns.
 
         `meta` is JSON-able delivery metadata (envelope, DSN parameters, remote IP, TLS), kept
         with the message for the queue, reputation and the junk filter. `replace` is a
-        (mailbox id, uid) expunged in the same transaction (RFC 8508 REPLACE). The message's
-        text goes into the full-text index in the same transaction.
+        (mailbox id, uid) expunged in the same transaction (RFC 8508 REPLACE). With `create`, a
+        mailbox that does not exist is created (with its parents) in the same transaction;
+        without, that is MailboxNotFound. The message's text goes into the full-text index in
+        the same transaction.
         """
         self._check_open()
         name = normalize_mailbox_name(mailbox_name)
@@ -361,16 +372,25 @@ class Account:
         data = bytes(data)
         rel = files.new_message_path()
         path = self.dir / rel
+        # Small messages: the writer writes the file within the batch (fn). Big ones: a worker
+        # thread writes it, fsynced, before the batch (WRITER_FILE_MAX).
+        big = len(data) > WRITER_FILE_MAX
+        text = ("", "")
+        if big:
 
-        def write() -> tuple[str, str]:
-            files.write_message(path, data)
-            return fulltext.extract_text(data)
+            def write() -> tuple[str, str]:
+                files.write_message(path, data)
+                return fulltext.extract_text(data)
 
-        text = await asyncio.to_thread(write)
-        later = len(text[0]) + len(text[1]) > INDEX_INLINE_MAX
+            text = await asyncio.to_thread(write)
+        later = False
 
         def fn(conn: sqlite3.Connection, fx: Effects) -> Message:
-            return txn.deliver(
+            nonlocal text, later
+            if not big:
+                text = fulltext.extract_text(data)
+            later = len(text[0]) + len(text[1]) > INDEX_INLINE_MAX
+            msg = txn.deliver(
                 conn,
                 fx,
                 name,
@@ -381,9 +401,15 @@ class Account:
                 meta_text,
                 None if later else text,
                 replace,
+                create,
             )
+            if not big:
+                # Not fsynced here: _run_batch fsyncs the batch's files before the commit.
+                fx.sync.append(files.create_message(path, data))
+                fx.created.append(rel)
+            return msg
 
-        msg = await self._submit(fn, fsync_dir=path.parent, own_file=rel)
+        msg = await self._submit(fn, fsync_dir=path.parent, own_file=rel if big else None)
         if later:
             self._queue_index(msg.id, text)
         return msg
@@ -712,14 +738,14 @@ class Account:
                 log.exception("store change listener failed")
 
     def _run_batch(self, ops: list[_Op]) -> list[_Outcome]:
-        """On the writer thread: fsync directories, one transaction, one commit."""
+        """On the writer thread: one transaction; new files and directories fsynced; one commit."""
         conn = self._wconn
         effects: list[Effects] = []
         outcomes: list[_Outcome] = []
         fts_rows: list[tuple[int, str, str]] = []
+        new_files: list[int] = []
+        dirs: set[Path] = set()
         try:
-            for d in sorted({op.fsync_dir for op in ops if op.fsync_dir is not None}):
-                files.fsync_dir(d)  # one fsync per distinct directory for the whole batch
             # Always a durable commit, whatever a background index transaction left set.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("BEGIN IMMEDIATE")
@@ -741,9 +767,17 @@ class Account:
                         conn.execute("RELEASE op")
                         outcomes.append(_Outcome(True, value, fx.changes))
                         fts_rows.extend(fx.fts_rows)
+                        new_files.extend(fx.sync)
+                        if op.fsync_dir is not None:
+                            dirs.add(op.fsync_dir)
                 # Outside the savepoints, all at once (txn.Effects.fts_rows); a failure here
                 # fails the whole batch, as a failed commit does.
                 txn.insert_fts_rows(conn, fts_rows)
+                # The rows commit only once their files are durable: the files written above,
+                # then each distinct directory once for the whole batch.
+                files.sync_files(new_files)
+                for d in sorted(dirs):
+                    files.fsync_dir(d)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -755,6 +789,10 @@ class Account:
                 txn.unlink_quietly(self.dir, fx.created)
             txn.unlink_quietly(self.dir, [op.own_file for op in ops if op.own_file])
             return [_Outcome(False, e, []) for _ in ops]
+        finally:
+            for fx in effects:
+                for fd in fx.sync:
+                    os.close(fd)
         self.commit_count += 1
         for fx in effects:
             # Only now, with the rows gone for good, the files may go.

@@ -58,6 +58,9 @@ class Effects:
     # before its commit: FTS5 flushes its pending terms at every savepoint release, so inserting
     # inside each operation's savepoint cost twice as much (bench/PROFILE.md).
     fts_rows: list[tuple[int, str, str]] = field(default_factory=list)
+    # Open descriptors of files the operation wrote without fsync (files.create_message): the
+    # writer fsyncs them with the batch's other files before the commit, and closes them.
+    sync: list[int] = field(default_factory=list)
 
 
 def insert_fts_rows(conn: sqlite3.Connection, rows: Sequence[tuple[int, str, str]]) -> None:
@@ -152,12 +155,14 @@ def _add_message(
     size: int,
     path: str,
     save_date: datetime | None = None,
+    meta: str | None = None,
+    indexed: bool = False,
 ) -> Message:
     # RFC 8514 §4: the save date is when the message was added to this mailbox.
     save = save_date or datetime.now(UTC)
     cur = conn.execute(
         "INSERT INTO messages(mailbox_id, uid, modseq, flags, internal_date, size, path, expunged,"
-        " savedate) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+        " savedate, meta, indexed) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
         (
             mb.id,
             uid,
@@ -167,6 +172,8 @@ def _add_message(
             size,
             path,
             save.isoformat(),
+            meta,
+            int(indexed),
         ),
     )
     return Message(
@@ -228,10 +235,15 @@ def deliver(
     meta: str | None = None,
     text: tuple[str, str] | None = None,
     replace: tuple[int, int] | None = None,
+    create: bool = False,
 ) -> Message:
     mb = _mailbox(conn, mailbox_name)
     if mb is None:
-        raise MailboxNotFound(mailbox_name)
+        if not create:
+            raise MailboxNotFound(mailbox_name)
+        # Delivery to a mailbox that does not exist yet (a destination's or a ruleset's):
+        # created in the same transaction, as create_mailbox would.
+        mb = create_mailbox(conn, fx, check_mailbox_name(mailbox_name), None)
     old: Message | None = None
     if replace is not None:
         # RFC 8508 §3: REPLACE appends the new message and expunges the old one, atomically.
@@ -241,12 +253,9 @@ def deliver(
         old = found[0]
     modseq = next_modseq(conn)
     uid = _alloc_uids(conn, mb, 1, modseq)
-    msg = _add_message(conn, mb, uid, modseq, flags, internal_date, size, path)
-    if meta is not None or text is not None:
-        conn.execute(
-            "UPDATE messages SET meta = ?, indexed = ? WHERE id = ?",
-            (meta, int(text is not None), msg.id),
-        )
+    msg = _add_message(
+        conn, mb, uid, modseq, flags, internal_date, size, path, meta=meta, indexed=text is not None
+    )
     if text is not None:
         # Inserted by the writer with the rows of the whole batch, in the same transaction.
         fx.fts_rows.append((msg.id, text[0], text[1]))

@@ -4,10 +4,15 @@ changes, changes since a modseq, parse cache, annotations, disk usage, REPLACE."
 from __future__ import annotations
 
 import re
+from email.header import decode_header, make_header
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mox.store import Account, Expunged, MessageAdded
 from mox.store.changes import Change
-from mox.store.fulltext import extract_text
+from mox.store.fulltext import decode_value, extract_text
 from mox.store.junkflags import DEFAULT_JUNK_FLAG_RULES, JunkFlagRules
 
 QP = (
@@ -30,6 +35,24 @@ def test_extract_text_decodes() -> None:
     assert body.strip() == "schöne grüsse"  # casefold turns ß into ss
     headers, body = extract_text(b"no header here\r\n\r\nbody")
     assert "body" in body or "body" in headers  # malformed input never raises
+
+
+_PIECES = ["=?", "?=", "?q?", "?b?", "utf-8", "a", " ", "\r\n\t", "é", "_", "=41"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+@settings(max_examples=300)
+def test_decode_value_same_as_email_header(text: str) -> None:
+    # decode_value skips email.header when there is no encoded-word: same text either way.
+    try:
+        expected = str(make_header(decode_header(text)))
+    except (ValueError, LookupError, UnicodeError):
+        expected = text
+    except Exception as e:  # HeaderParseError: extract_text falls back to the raw text
+        with pytest.raises(type(e)):
+            decode_value(text)
+        return
+    assert decode_value(text) == expected
 
 
 async def test_fulltext_index_lifecycle(acc: Account) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import threading
@@ -502,3 +503,85 @@ async def test_failed_batch_removes_files(acc: Account, monkeypatch: pytest.Monk
     monkeypatch.undo()
     m = await acc.deliver("Inbox", b"ok")
     assert m.uid == 1
+
+
+async def test_deliver_create_makes_the_mailbox_in_the_same_transaction(acc: Account) -> None:
+    seen: list[Change] = []
+    acc.add_listener(seen.extend)
+    m = await acc.deliver("Lists/Mox", b"list mail", create=True)
+    assert acc.commit_count == 1  # mailbox, its parent and the message: one transaction
+    assert [c for c in seen if isinstance(c, MailboxesChanged)]
+    lists, mox = acc.get_mailbox("Lists"), acc.get_mailbox("Lists/Mox")
+    assert lists is not None
+    assert mox is not None
+    assert m.mailbox_id == mox.id
+    assert m.uid == 1
+    m2 = await acc.deliver("Lists/Mox", b"more", create=True)  # exists now: just delivered
+    assert m2.uid == 2
+    with pytest.raises(MailboxInvalid):
+        await acc.deliver("bad//name", b"x", create=True)
+    assert acc.get_mailbox("bad//name") is None
+    assert sorted(p.read_bytes() for p in (acc.dir / "msg").rglob("*") if p.is_file()) == [
+        b"list mail",
+        b"more",
+    ]
+
+
+async def test_batch_files_durable_before_the_commit(
+    acc: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writer writes a batch's files and fsyncs them (sync_files) before its COMMIT: at that
+    # moment the files are complete and no other connection sees the rows yet.
+    real = files.sync_files
+    checks: list[tuple[int, list[bytes], int]] = []
+
+    def check(fds: list[int]) -> None:
+        contents = [Path(os.readlink(f"/proc/self/fd/{fd}")).read_bytes() for fd in fds]
+        other = sqlite3.connect(acc.dir / "index.db")
+        try:
+            rows = other.execute("SELECT count(*) FROM messages").fetchone()[0]
+        finally:
+            other.close()
+        checks.append((len(fds), sorted(contents), rows))
+        real(fds)
+
+    monkeypatch.setattr(files, "sync_files", check)
+    msgs = await asyncio.gather(*(acc.deliver("Inbox", b"m%d" % i) for i in range(20)))
+    assert sum(n for n, _, _ in checks) == 20
+    assert sorted(c for _, contents, _ in checks for c in contents) == sorted(
+        b"m%d" % i for i in range(20)
+    )
+    assert [rows for _, _, rows in checks] == [0] * len(checks)
+    assert sorted(m.uid for m in msgs) == list(range(1, 21))
+
+
+async def test_failed_file_sync_fails_the_batch(
+    acc: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fds: list[int]) -> None:
+        raise OSError("fsync failed")
+
+    monkeypatch.setattr(files, "sync_files", broken)
+    results = await asyncio.gather(
+        *(acc.deliver("Inbox", b"%d" % i) for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, OSError) for r in results)
+    assert acc.list_messages(inbox_id(acc)) == []
+    assert [p for p in (acc.dir / "msg").rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    m = await acc.deliver("Inbox", b"ok")
+    assert m.uid == 1
+
+
+async def test_big_message_written_before_the_batch(acc: Account) -> None:
+    from mox.store.account import WRITER_FILE_MAX
+
+    big = b"Subject: big\r\n\r\n" + b"x" * WRITER_FILE_MAX + b"\r\n"
+    small = b"Subject: small\r\n\r\nsmall\r\n"
+    m1, m2 = await asyncio.gather(acc.deliver("Inbox", big), acc.deliver("Inbox", small))
+    assert acc.read_message(m1) == big
+    assert acc.read_message(m2) == small
+    with pytest.raises(MailboxNotFound):
+        await acc.deliver("Nope", big)
+    files_left = sorted(len(p.read_bytes()) for p in (acc.dir / "msg").rglob("*") if p.is_file())
+    assert files_left == sorted([len(big), len(small)])
