@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import dkim as dkimpy
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mox.dkim import verify as verify_module
 from mox.dkim.keys import DkimPrivateKey, generate_key, public_record
@@ -216,3 +219,23 @@ async def test_unsigned_and_malformed() -> None:
 def test_sign_needs_one_from(keys: dict[str, DkimPrivateKey]) -> None:
     with pytest.raises(ValueError, match="exactly one From"):
         sign(b"From: a@x.test\r\n" + MESSAGE, [Signer("example.test", "ed", keys["ed"], HEADERS)])
+
+
+_PIECES = [b"\r\n", b"\n", b"\r", b"DKIM-Signature:", b"dkim-signature: v=1", b"ARC-Seal:", b"x"]
+_PIECES += [b" ", b"\t", b":", b"From ", b"Subject: hi", b"\r\n\r\n", b"\n\n", b"\xff"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+@settings(max_examples=500)
+def test_signature_headers_same_as_whole_message_parse(parts: list[bytes]) -> None:
+    # signature_headers parses only the header section (speed); what it finds, and the errors
+    # of malformed header fields, must be what dkimpy finds parsing the whole message.
+    message = b"".join(parts)
+    for name in (b"dkim-signature", b"arc-seal"):
+        try:
+            whole = [v for k, v in dkimpy.rfc822_parse(message)[0] if k.lower() == name]
+        except Exception as e:  # the same type must come out of both
+            with pytest.raises(type(e)):
+                verify_module.signature_headers(message, name)
+        else:
+            assert verify_module.signature_headers(message, name) == whole
