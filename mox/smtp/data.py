@@ -2,8 +2,9 @@
 and refusal of bare CR or LF, which makes SMTP smuggling impossible (as mox since v0.0.9).
 
 Sans-IO: the server feeds what it reads, a complete line (ending in LF) or a piece of an overlong
-line, and asks `done` / `result()`. Reading goes on to the real end of the data even after an
-error, so the connection stays in sync and the client gets one clear reply.
+line (`feed`), or any run of such lines as read (`feed_lines`), and asks `done` / `result()`.
+Reading goes on to the real end of the data even after an error, so the connection stays in sync
+and the client gets one clear reply.
 """
 
 from __future__ import annotations
@@ -58,6 +59,40 @@ class DataReader:
             self.eight_bit = True
         self._append(content + eol)
         self._at_line_start = complete
+
+    def feed_lines(self, data: bytes) -> None:
+        """Lines as read, the last one possibly a piece (not ending in LF): the same as feed() of
+        each line, but runs of ordinary lines (CRLF only, none starting with a dot) are taken at
+        once. The data must not go past the end of the data (".\r\n" at a line start)."""
+        pos, end = 0, len(data)
+        while pos < end:
+            if self.done:
+                raise ValueError("data after the end of the data")
+            if self._at_line_start and not self._pending_cr and data[pos : pos + 1] != b".":
+                # Up to the next line that starts with a dot (or the end), complete lines only.
+                dot = data.find(b"\n.", pos)
+                stop = data.rfind(b"\n", pos, end if dot < 0 else dot + 1) + 1
+                if stop > pos:
+                    run = data[pos:stop]
+                    n = run.count(b"\n")
+                    if run.count(b"\r\n") == n and run.count(b"\r") == n:
+                        # No bare CR or LF, no dot-stuffing, no end: appended as it is.
+                        if not self.eight_bit and not run.isascii():
+                            self.eight_bit = True
+                        self._append(run)
+                    else:
+                        while pos < stop:  # line by line; all complete (the run ends in LF)
+                            nl = data.find(b"\n", pos)
+                            self.feed(data[pos : nl + 1], True)
+                            pos = nl + 1
+                    pos = stop
+                    continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self.feed(data[pos:], False)
+                return
+            self.feed(data[pos : nl + 1], True)
+            pos = nl + 1
 
     def _append(self, data: bytes) -> None:
         self.size += len(data)
