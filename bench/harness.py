@@ -438,6 +438,8 @@ def run(s: Settings) -> Report:
             log(f"measuring {t.name}")
             try:
                 measure_start(t, s, r)
+                if isinstance(t, Ours):
+                    r.setup["ours_event_loop"] = t.event_loop()
                 measure_memory(t, r, s, open_users, mem_pids)
                 measure_smtp(t, s, r, sinks)
                 measure_imap(t, s, r, imap_users)

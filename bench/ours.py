@@ -153,6 +153,17 @@ class Ours:
         """None: an acknowledgement already means delivered and durable."""
         return None
 
+    def event_loop(self) -> str:
+        """The event loop `mox serve` logged at its last start (uvloop where installed)."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        for line in reversed(lines):
+            if 'event="event loop"' in line:
+                return line.rpartition("loop=")[2]
+        return ""
+
     def log_tail(self, n: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-n:]

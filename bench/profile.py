@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import loadgen
 from bench.ours import DOMAIN, Ours
+from bench.procstat import cpu_seconds
 
 PASSWORD = "bench-password-1"  # noqa: S105 (the accounts of a throwaway benchmark)
 # frames on every stack (start-up, thread and event loop plumbing): left out of "total"
@@ -93,10 +94,17 @@ def summarize_lines(raw: Path, top: int) -> str:
 
 
 def profile(
-    pid: int, out: Path, seconds: float, load: Callable[[], Coroutine[Any, Any, loadgen.LoadResult]]
+    pid: int,
+    out: Path,
+    seconds: float,
+    load: Callable[[], Coroutine[Any, Any, loadgen.LoadResult]],
+    *,
+    gil: bool = False,
 ) -> tuple[loadgen.LoadResult, str]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     args = ["record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--nonblocking"]
+    if gil:
+        args.append("--gil")  # only the thread holding the GIL: what bounds a Python server
     proc = subprocess.Popen(
         [spy, *args, "--duration", str(int(seconds) + 1), "--output", str(out)],
         stdout=subprocess.DEVNULL,
@@ -118,6 +126,9 @@ def main() -> int:
     p.add_argument("--only", choices=["smtp", "imap"], help="profile only this load")
     p.add_argument("--size", type=int, default=4096, help="SMTP message size in bytes")
     p.add_argument("--lines", action="store_true", help="self time per source line too")
+    p.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)"
+    )
     a = p.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mox-profile-", dir="/var/tmp"))
     users = [f"u{i}" for i in range(1, 11)]
@@ -129,6 +140,7 @@ def main() -> int:
             raise RuntimeError("populate failed")
         ours.start()
         pid = ours.pids()[0]
+        print(f"mox serve event loop: {ours.event_loop() or 'not logged'}")
         loads: list[tuple[str, Callable[[], Coroutine[Any, Any, loadgen.LoadResult]]]] = [
             (
                 f"smtp: 50 connections, {a.size // 1024} KiB messages",
@@ -157,8 +169,13 @@ def main() -> int:
             if a.only is not None and not name.startswith(a.only):
                 continue
             raw = keep / f"profile-{i}.txt"
-            res, _ = profile(pid, raw, a.seconds, load)
-            print(f"== {name}: {res.rate:.1f}/s ({res.done} in {res.elapsed:.1f}s)")
+            cpu0 = cpu_seconds([pid])
+            res, _ = profile(pid, raw, a.seconds, load, gil=a.gil)
+            cpu = cpu_seconds([pid]) - cpu0
+            print(
+                f"== {name}: {res.rate:.1f}/s ({res.done} in {res.elapsed:.1f}s), "
+                f"server CPU {1000 * cpu / max(res.done, 1):.2f} ms per operation (profiled)"
+            )
             print(summarize(raw, a.top))
             if a.lines:
                 print()

@@ -58,6 +58,7 @@ def test_quick_run_prints_table_and_writes_json(tmp_path: Path) -> None:
         assert fig["theirs"] is None, key
         assert fig["ratio"] is None, key
     assert data["generator"]["smtp_4k_5_msgs_per_s"] > 0
+    assert data["setup"]["ours_event_loop"] == "uvloop.Loop"  # `mox serve` runs on uvloop
     assert data["settings"]["quick"] is True
     for key in ("smtp_4k_1", "imap_5"):
         assert data["details"]["ours"][key]["server_cpu_pct"] > 0
