@@ -46,9 +46,9 @@ def wait_for(predicate: Any, what: str, timeout: float = 15) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_sighup_applies_valid_config_and_refuses_broken_one(
-    tmp_path: Path, mox_env: dict[str, str]
-) -> None:
+def imap_config(tmp_path: Path) -> tuple[int, Path, dict[str, Any], Path]:
+    """A config with IMAP on a free port and alice's password file: (port, password file, the
+    config as data, its file)."""
     port = free_port()
     passwords = tmp_path / "alice.pw"
     passwords.write_text(derive_credentials(PASSWORD).to_text())
@@ -58,6 +58,13 @@ def test_sighup_applies_valid_config_and_refuses_broken_one(
     data["dns"] = {"nameservers": ["127.0.0.1:1"]}  # never the machine's resolver
     config = tmp_path / "mox.toml"
     config.write_text(tomlkit.dumps(data))
+    return port, passwords, data, config
+
+
+def test_sighup_applies_valid_config_and_refuses_broken_one(
+    tmp_path: Path, mox_env: dict[str, str]
+) -> None:
+    port, passwords, data, config = imap_config(tmp_path)
     log = tmp_path / "serve.log"
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
@@ -119,15 +126,7 @@ def test_mox_reload_command_answers_with_the_result(
     """`mox reload` asks the running server over its control socket and prints the answer:
     exit 0 when applied (and which changes need a restart), 1 with the problems when refused,
     2 when no server runs."""
-    port = free_port()
-    passwords = tmp_path / "alice.pw"
-    passwords.write_text(derive_credentials(PASSWORD).to_text())
-    data: dict[str, Any] = minimal_config()
-    data["listeners"]["internal"]["imap"] = {"enabled": True, "port": port}
-    data["accounts"]["alice"]["password_file"] = str(passwords)
-    data["dns"] = {"nameservers": ["127.0.0.1:1"]}  # never the machine's resolver
-    config = tmp_path / "mox.toml"
-    config.write_text(tomlkit.dumps(data))
+    port, passwords, data, config = imap_config(tmp_path)
 
     def reload() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
