@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mox.webaccount.logins import LoginLog
 
 if TYPE_CHECKING:
-    from mox.web.session import Session
+    from mox.web.session import Session, Site
     from mox.web.sites import SiteEnv
 
 __all__ = [
@@ -191,7 +192,7 @@ class PageSite:
     once after a redirect (by the session's CSRF token), the login history, and `show` for a
     page of the logged-in session."""
 
-    SITE: str = ""
+    SITE: Site
     NAV: Sequence[tuple[str, str]] = ()
 
     def __init__(self, env: SiteEnv) -> None:
@@ -204,6 +205,22 @@ class PageSite:
         if self._logins is None:
             self._logins = LoginLog.in_data_dir(self.env.config.data_dir)
         return self._logins
+
+    def logged_in(self, request: Request) -> bool:
+        return self.env.sessions.get(request, self.SITE) is not None
+
+    def start_session(self, request: Request, account: str, login: str) -> RedirectResponse:
+        """After a successful login: a new session, its cookie, and the site's first page."""
+        token, _ = self.env.sessions.create(self.SITE, account, login)
+        response = redirect(f"/{self.SITE}/")
+        self.env.sessions.set_cookie(response, request, self.SITE, token)
+        return response
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        self.env.sessions.end(request, self.SITE)
+        response = redirect(f"/{self.SITE}/login")
+        self.env.sessions.clear_cookie(response, self.SITE)
+        return response
 
     def notice(self, session: Session, text: str) -> None:
         if len(self.notices) > 10_000:
@@ -232,6 +249,11 @@ class PageSite:
             status=400 if problems and status == 200 else status,
             refresh=refresh,
         )
+
+
+def cross_site_refused() -> Response:
+    """A login form posted from another site (mox.web.session.same_origin said no)."""
+    return Response("cross-site login refused\n", 403, media_type="text/plain")
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -33,6 +33,7 @@ from mox.webaccount.html import (
     Child,
     PageSite,
     Safe,
+    cross_site_refused,
     el,
     form_text,
     page,
@@ -105,11 +106,9 @@ class AccountSite(PageSite):
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
-            if self.env.sessions.get(request, SITE) is not None:
-                return redirect("/account/")
-            return self.login_page()
+            return redirect("/account/") if self.logged_in(request) else self.login_page()
         if not same_origin(request):
-            return Response("cross-site login refused\n", 403, media_type="text/plain")
+            return cross_site_refused()
         form = await request.form()
         username, password = form_text(form, "username", 300), form_text(form, "password")
         ip = client_ip(request)
@@ -122,16 +121,7 @@ class AccountSite(PageSite):
             )
         if account is None:
             return self.login_page(["Login failed: wrong address or password."], 401)
-        token, _ = self.env.sessions.create(SITE, account, username)
-        response = redirect("/account/")
-        self.env.sessions.set_cookie(response, request, SITE, token)
-        return response
-
-    async def logout(self, request: Request, session: Session) -> Response:
-        self.env.sessions.end(request, SITE)
-        response = redirect("/account/login")
-        self.env.sessions.clear_cookie(response, SITE)
-        return response
+        return self.start_session(request, account, username)
 
     # --- overview ---
 

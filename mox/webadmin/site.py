@@ -26,7 +26,17 @@ from mox import metrics
 from mox.auth.password import Credentials, verify_password
 from mox.web.session import Session, authenticated, client_ip, same_origin
 from mox.webaccount.configedit import Change, EditError, edit_config
-from mox.webaccount.html import STATIC_DIR, Child, PageSite, el, form_text, page, redirect, table
+from mox.webaccount.html import (
+    STATIC_DIR,
+    Child,
+    PageSite,
+    cross_site_refused,
+    el,
+    form_text,
+    page,
+    redirect,
+    table,
+)
 from mox.webaccount.logins import ADMIN
 from mox.webadmin import accounts, domains, ops
 from mox.webadmin.stats import daily_counts, svg_chart
@@ -136,11 +146,9 @@ class AdminSite(PageSite):
         if not self.enabled:
             return self.disabled()
         if request.method == "GET":
-            if self.env.sessions.get(request, SITE) is not None:
-                return redirect("/admin/")
-            return self.login_page()
+            return redirect("/admin/") if self.logged_in(request) else self.login_page()
         if not same_origin(request):
-            return Response("cross-site login refused\n", 403, media_type="text/plain")
+            return cross_site_refused()
         form = await request.form()
         ip = client_ip(request)
         ok = await self.check_password(form_text(form, "password"), ip)
@@ -148,16 +156,7 @@ class AdminSite(PageSite):
         if not ok:
             return self.login_page(["Login failed: wrong password."], 401)
         log.info("admin logged in", extra={"ip": ip})
-        token, _ = self.env.sessions.create(SITE, "", "admin")
-        response = redirect("/admin/")
-        self.env.sessions.set_cookie(response, request, SITE, token)
-        return response
-
-    async def logout(self, request: Request, session: Session) -> Response:
-        self.env.sessions.end(request, SITE)
-        response = redirect("/admin/login")
-        self.env.sessions.clear_cookie(response, SITE)
-        return response
+        return self.start_session(request, "", "admin")
 
     # --- overview ---
 
