@@ -10,8 +10,7 @@ import asyncio
 import email
 import email.policy
 import ssl
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from mox.dns.resolver import MockResolver
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from tests.conftest import minimal_config
+from tests.queue.helpers import inbox, until_empty, wait_until
 from tests.queue.remote import Remote
 
 MESSAGE = (
@@ -47,38 +47,6 @@ def remote() -> Iterator[Remote]:
     r = Remote()
     yield r
     r.stop()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "data")
-    yield s
-    await s.aclose()
-
-
-async def wait_until(cond: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-async def until_empty(q: Queue) -> None:
-    """Until every queued message is delivered, failed or dropped."""
-
-    async def empty() -> bool:
-        return not await q.messages()
-
-    await wait_until(empty)
-
-
-async def inbox(store: Store) -> list[bytes]:
-    acc = store.account("alice")
-    mb = acc.get_mailbox("Inbox")
-    assert mb is not None
-    return [acc.read_message(m) for m in acc.list_messages(mb.id)]
 
 
 async def test_delivered_and_retired(tmp_path: Path, remote: Remote, store: Store) -> None:
@@ -128,7 +96,7 @@ async def test_temporary_failure_retried_then_delivered(tmp_path: Path, store: S
 
         await until_empty(q)
         assert len(remote.handler.received) == 1
-        assert await inbox(store) == []  # no DSN: it was delivered
+        assert inbox(store) == []  # no DSN: it was delivered
     finally:
         await q.stop()
         remote.stop()
@@ -148,10 +116,10 @@ async def test_permanent_failure_gives_dsn(tmp_path: Path, store: Store) -> None
         )
 
         async def dsn() -> bool:
-            return bool(await inbox(store))
+            return bool(inbox(store))
 
         await wait_until(dsn)
-        (raw,) = await inbox(store)
+        (raw,) = inbox(store)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert msg.get_content_type() == "multipart/report"
         assert msg.get_param("report-type") == "delivery-status"  # RFC 3464 §2
@@ -193,7 +161,7 @@ async def test_delay_dsn_then_failure_and_notify_never(tmp_path: Path, store: St
         )
 
         await until_empty(q)
-        dsns = [m.decode() for m in await inbox(store)]
+        dsns = [m.decode() for m in inbox(store)]
         assert len(dsns) == 2  # delayed, then failed, both for bob; nothing for carol
         assert "Action: delayed" in dsns[0]
         assert "Action: failed" in dsns[1]
@@ -216,7 +184,7 @@ async def test_null_mx_fails_at_once(tmp_path: Path, remote: Remote, store: Stor
         )
 
         await until_empty(q)
-        (dsn,) = await inbox(store)
+        (dsn,) = inbox(store)
         assert b"Status: 5.1.10" in dsn  # RFC 7505 §4.3
         assert remote.handler.received == []
     finally:

@@ -14,7 +14,7 @@ import http.server
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +72,6 @@ class Lab:
     def stop(self) -> None:
         self.unbound.stop()
         self.knot.stop()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "data")
-    yield s
-    await s.aclose()
 
 
 def config(tmp_path: Path, port: int, **extra: Any) -> LoadedConfig:

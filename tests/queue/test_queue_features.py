@@ -9,8 +9,6 @@ import email
 import email.policy
 import ssl
 import subprocess
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from mox.dns.resolver import MockResolver
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from tests.conftest import MOX, minimal_config
+from tests.queue.helpers import inbox, until_empty, wait_until
 from tests.queue.remote import Remote
 
 MESSAGE = (
@@ -45,37 +44,6 @@ def config(tmp_path: Path, port: int, **extra: Any) -> LoadedConfig:
     path = tmp_path / "mox.toml"
     path.write_text(tomlkit.dumps(data))
     return parse_config(data, path)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "data")
-    yield s
-    await s.aclose()
-
-
-async def wait_until(cond: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-async def until_empty(q: Queue) -> None:
-    async def empty() -> bool:
-        return not await q.messages()
-
-    await wait_until(empty)
-
-
-def inbox(store: Store) -> list[bytes]:
-    acc = store.account("alice")
-    mb = acc.get_mailbox("Inbox")
-    if mb is None:
-        return []
-    return [acc.read_message(m) for m in acc.list_messages(mb.id)]
 
 
 async def mox_queue(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

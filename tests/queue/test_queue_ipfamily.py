@@ -10,10 +10,7 @@ Also: the ordering rule on its own, and the schema migration that adds `dialed_i
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from mox.queue.dialed import dual_stack, order_ips, policy_refusal
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from mox.store.db import connect, migrate
+from tests.queue.helpers import inbox, until_empty
 from tests.queue.remote import Remote
 from tests.queue.test_queue_dns import Lab, config, settle
 
@@ -30,13 +28,6 @@ pytestmark = pytest.mark.integration
 
 MESSAGE = b"From: alice@example.test\r\nSubject: families\r\n\r\nvia the other family\r\n"
 BLOCKED = "554 5.7.1 your IPv4 address is on our blocklist"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "data")
-    yield s
-    await s.aclose()
 
 
 def dual_stack_remotes(v6_reply: str, refuse_at: str) -> tuple[Remote, Remote]:
@@ -52,21 +43,6 @@ def dual_stack_remotes(v6_reply: str, refuse_at: str) -> tuple[Remote, Remote]:
             continue
         return v4, v6
     raise AssertionError("no port free on both 127.0.0.1 and ::1")
-
-
-async def inbox(store: Store) -> list[bytes]:
-    acc = store.account("alice")
-    mb = acc.get_mailbox("Inbox")
-    return [] if mb is None else [acc.read_message(m) for m in acc.list_messages(mb.id)]
-
-
-async def wait_empty(q: Queue, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not await q.messages():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("queue not empty in time")
 
 
 @pytest.mark.parametrize("refuse_at", ["data", "mail"])
@@ -92,10 +68,10 @@ async def test_blocklisted_ipv4_then_ipv6(
         assert m.last_error.endswith("5.7.1 your IPv4 address is on our blocklist")
         assert json.loads(m.dialed_ips) == {"mx.remote.test": ["127.0.0.1"]}
         assert v6.handler.received == []
-        assert await inbox(store) == []  # no DSN yet
+        assert inbox(store) == []  # no DSN yet
 
         assert await q.retry([msg_id]) == 1
-        await wait_empty(q)
+        await until_empty(q)
         ((retired, result),) = await q.retired()
         assert json.loads(retired.dialed_ips) == {"mx.remote.test": ["127.0.0.1", "::1"]}
         if v6_reply.startswith("250"):
@@ -103,12 +79,12 @@ async def test_blocklisted_ipv4_then_ipv6(
             assert result == "delivered"
             (got,) = v6.handler.received
             assert got.data == MESSAGE
-            assert await inbox(store) == []
+            assert inbox(store) == []
         else:
             # Not the first attempt any more: a 5.7.x is permanent, the sender gets a DSN.
             assert result == "failed"
             assert retired.last_error == "554 5.7.1 blocked here too"
-            (dsn,) = await inbox(store)
+            (dsn,) = inbox(store)
             assert b"Action: failed" in dsn
             assert b"Status: 5.7.1" in dsn
         assert v4.handler.received == []
@@ -132,11 +108,11 @@ async def test_ipv4_only_host_fails_at_once(tmp_path: Path, store: Store) -> Non
             recipients=[QueuedRecipient("bob@remote.test")],
             data=MESSAGE,
         )
-        await wait_empty(q)
+        await until_empty(q)
         ((retired, result),) = await q.retired()
         assert result == "failed"
         assert retired.last_error == BLOCKED
-        (dsn,) = await inbox(store)
+        (dsn,) = inbox(store)
         assert b"Status: 5.7.1" in dsn
     finally:
         await q.stop()

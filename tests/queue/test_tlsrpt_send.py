@@ -9,18 +9,14 @@ and that delivery is not itself recorded for reporting.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import json
 import sqlite3
-import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
 from pathlib import Path
-from typing import Any
 
 import dkim
 import pytest
@@ -33,28 +29,13 @@ from mox.queue.tlsrptsend import send_daily_reports
 from mox.store import Store
 from mox.tlsrpt import parse_message
 from tests.conftest import minimal_config
+from tests.queue.helpers import wait_until
 from tests.queue.remote import Remote
 from tests.queue.test_queue_dns import Lab, tls_server
 
 pytestmark = pytest.mark.integration
 
 MESSAGE = b"From: alice@example.test\r\nSubject: secure\r\n\r\nover TLS only\r\n"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = Store(tmp_path / "data")
-    yield s
-    await s.aclose()
-
-
-async def wait_until(cond: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_daily_tls_report_queued_signed_and_delivered(tmp_path: Path, store: Store) -> None:

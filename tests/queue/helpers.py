@@ -1,0 +1,35 @@
+"""Waiting for the queue, and reading what arrived, for the queue tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from mox.queue.queue import Queue
+from mox.store import Store
+
+
+async def wait_until(cond: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def until_empty(q: Queue, timeout: float = 20) -> None:
+    """Until every queued message is delivered, failed or dropped."""
+
+    async def empty() -> bool:
+        return not await q.messages()
+
+    await wait_until(empty, timeout)
+
+
+def inbox(store: Store, account: str = "alice") -> list[bytes]:
+    """The messages in the account's Inbox (none when it has no Inbox yet)."""
+    acc = store.account(account)
+    mb = acc.get_mailbox("Inbox")
+    return [] if mb is None else [acc.read_message(m) for m in acc.list_messages(mb.id)]
