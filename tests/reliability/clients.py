@@ -3,12 +3,16 @@ for a `mox serve` subprocess to listen."""
 
 from __future__ import annotations
 
+import asyncio
 import imaplib
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+
+from mox.store import Store
 
 __all__ = ["SourceIMAP", "wait_listening"]
 
@@ -41,3 +45,16 @@ def wait_listening(ports: list[int], proc: subprocess.Popen[bytes], timeout: flo
                     proc.kill()
                     pytest.fail(f"mox serve did not listen on {port} in {timeout} s")
                 time.sleep(0.05)
+
+
+def stored_messages(data_dir: Path, account: str = "alice") -> list[bytes]:
+    """The messages in an account's Inbox, read from the store after the server stopped."""
+
+    async def read() -> list[bytes]:
+        async with Store(data_dir) as store:
+            acc = store.account(account)
+            inbox = acc.get_mailbox("Inbox")
+            assert inbox is not None
+            return [acc.read_message(m) for m in acc.list_messages(inbox.id)]
+
+    return asyncio.run(read())

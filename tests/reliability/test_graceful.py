@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import subprocess
@@ -12,9 +11,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from mox.store import Store
 from tests.conftest import MOX, free_port, minimal_config
 from tests.dnsstub import DnsStub
+from tests.reliability.clients import stored_messages
 
 pytestmark = pytest.mark.integration
 
@@ -82,12 +81,5 @@ def test_sigterm_drains_in_flight_data(tmp_path: Path, mox_env: dict[str, str]) 
             proc.wait()
         stub.close()
 
-    async def messages() -> list[bytes]:
-        async with Store(tmp_path / "data") as store:
-            acc = store.account("alice")
-            inbox = acc.get_mailbox("Inbox")
-            assert inbox is not None
-            return [acc.read_message(m) for m in acc.list_messages(inbox.id)]
-
-    (msg,) = asyncio.run(messages())
+    (msg,) = stored_messages(tmp_path / "data")
     assert msg.endswith(b"Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n")

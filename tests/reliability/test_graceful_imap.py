@@ -3,7 +3,6 @@ server then exits cleanly, and the message is in the store after the restart."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import subprocess
@@ -14,9 +13,9 @@ import pytest
 import tomlkit
 
 from mox.auth.password import derive_credentials
-from mox.store import Store
 from tests.conftest import MOX, free_port, minimal_config
 from tests.dnsstub import DnsStub
+from tests.reliability.clients import stored_messages
 
 pytestmark = pytest.mark.integration
 
@@ -100,11 +99,4 @@ def test_sigterm_finishes_append_in_progress(tmp_path: Path, mox_env: dict[str, 
             proc.wait()
         stub.close()
 
-    async def messages() -> list[bytes]:
-        async with Store(tmp_path / "data") as store:
-            acc = store.account("alice")
-            inbox = acc.get_mailbox("Inbox")
-            assert inbox is not None
-            return [acc.read_message(m) for m in acc.list_messages(inbox.id)]
-
-    assert asyncio.run(messages()) == [BODY]
+    assert stored_messages(tmp_path / "data") == [BODY]
