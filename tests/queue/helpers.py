@@ -28,6 +28,16 @@ async def until_empty(q: Queue, timeout: float = 20) -> None:
     await wait_until(empty, timeout)
 
 
+async def until_attempted(q: Queue, timeout: float = 20) -> None:
+    """Until the first queued message has had at least one delivery attempt."""
+
+    async def attempted() -> bool:
+        msgs = await q.messages()
+        return bool(msgs) and msgs[0].attempts >= 1
+
+    await wait_until(attempted, timeout)
+
+
 def inbox(store: Store, account: str = "alice") -> list[bytes]:
     """The messages in the account's Inbox (none when it has no Inbox yet)."""
     acc = store.account(account)

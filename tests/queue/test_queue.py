@@ -22,7 +22,7 @@ from mox.dns.resolver import MockResolver
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from tests.conftest import minimal_config
-from tests.queue.helpers import inbox, until_empty, wait_until
+from tests.queue.helpers import inbox, until_attempted, until_empty, wait_until
 from tests.queue.remote import Remote
 
 MESSAGE = (
@@ -86,11 +86,7 @@ async def test_temporary_failure_retried_then_delivered(tmp_path: Path, store: S
             data=MESSAGE,
         )
 
-        async def attempted_once() -> bool:
-            msgs = await q.messages()
-            return bool(msgs) and msgs[0].attempts >= 1
-
-        await wait_until(attempted_once)
+        await until_attempted(q)
         (m,) = await q.messages()
         assert m.last_error == "451 4.3.0 try again"
 

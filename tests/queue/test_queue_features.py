@@ -21,7 +21,7 @@ from mox.dns.resolver import MockResolver
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from tests.conftest import MOX, minimal_config
-from tests.queue.helpers import inbox, until_empty, wait_until
+from tests.queue.helpers import inbox, until_attempted, until_empty
 from tests.queue.remote import Remote
 
 MESSAGE = (
@@ -308,12 +308,7 @@ async def test_submissions_smarthost(tmp_path: Path, store: Store, cert_name: st
             assert got.data == MESSAGE
             assert [r for _, r in await q.retired()] == ["delivered"]
         else:
-
-            async def attempted() -> bool:
-                msgs = await q.messages()
-                return bool(msgs) and msgs[0].attempts >= 1
-
-            await wait_until(attempted)
+            await until_attempted(q)
             (m,) = await q.messages()
             assert "TLS with smtp.relay.test" in m.last_error
             assert remote.handler.received == []

@@ -29,7 +29,7 @@ from mox.queue.tlsrptsend import send_daily_reports
 from mox.store import Store
 from mox.tlsrpt import parse_message
 from tests.conftest import minimal_config
-from tests.queue.helpers import wait_until
+from tests.queue.helpers import until_attempted, wait_until
 from tests.queue.remote import Remote
 from tests.queue.test_queue_dns import Lab, tls_server
 
@@ -68,11 +68,7 @@ async def test_daily_tls_report_queued_signed_and_delivered(tmp_path: Path, stor
             data=MESSAGE,
         )
 
-        async def attempted() -> bool:
-            msgs = await q.messages()
-            return bool(msgs) and msgs[0].attempts >= 1
-
-        await wait_until(attempted)
+        await until_attempted(q)
         assert remote.handler.received == []  # DANE: never sent without a matching key
 
         def results(conn: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
