@@ -178,19 +178,30 @@ class Account:
     def mailbox_view(self, mailbox_id: int) -> MailboxView:
         """What a SELECT needs, from one snapshot: the UIDs in order, the keywords in use and the
         highest modseq; without loading every message (bench/PROFILE.md)."""
-        # One statement, so one snapshot: the modseq belongs to exactly these UIDs.
+        live = "FROM messages INDEXED BY idx_messages_live WHERE mailbox_id = :mb AND expunged = 0"
+        # One statement, so one snapshot: the modseq belongs to exactly these UIDs. Messages
+        # without flags (usual for new mail) cannot add keywords, so they skip the DISTINCT.
         agg = self._rconn.execute(
-            "SELECT (SELECT highest_modseq FROM mailboxes WHERE id = :mb), json_group_array(uid), "
-            "json_group_array(DISTINCT flags) FROM messages INDEXED BY idx_messages_live "
-            "WHERE mailbox_id = :mb AND expunged = 0",
+            "SELECT (SELECT highest_modseq FROM mailboxes WHERE id = :mb), count(*), "  # noqa: S608
+            f"(SELECT uid {live} ORDER BY uid LIMIT 1), "
+            f"(SELECT uid {live} ORDER BY uid DESC LIMIT 1), json_group_array(uid), "
+            f"json_group_array(DISTINCT flags) FILTER (WHERE flags <> '[]') {live}",
             {"mb": mailbox_id},
         ).fetchone()
         if agg[0] is None:
             raise MailboxNotFound(f"#{mailbox_id}")
-        uids: list[int] = json.loads(agg[1])
-        uids.sort()  # already in index order; cheap when sorted
+        count, lowest, highest = agg[1], agg[2], agg[3]
+        uids: list[int]
+        if count and highest - lowest + 1 == count:
+            # UIDs are unique in a mailbox (RFC 9051 §2.3.1.1; the unique index): count of them
+            # between lowest and highest are all of them. A mailbox without gaps (nothing
+            # expunged or moved out) skips decoding the JSON list (~7 ms per 100,000).
+            uids = list(range(lowest, highest + 1))
+        else:
+            uids = json.loads(agg[4])
+            uids.sort()  # already in index order; cheap when sorted
         keywords = {
-            f for text in json.loads(agg[2]) for f in decode_flags(text) if not f.startswith("\\")
+            f for text in json.loads(agg[5]) for f in decode_flags(text) if not f.startswith("\\")
         }
         return MailboxView(uids, frozenset(keywords), int(agg[0]))
 
