@@ -1,5 +1,7 @@
 """A tiny DNS server on loopback UDP for our server during the benchmark (no query ever leaves
 the machine): the sender domain exists, everything else does not (no SPF, DKIM, DMARC, PTR).
+Negative answers carry an SOA record in the authority section, as RFC 2308 §3 requires of an
+authoritative server, so resolvers may keep them for its TTL (RFC 2308 §5).
 
 Run as `python -m bench.dnsstub PORTFILE`: it binds a free port, writes it to PORTFILE and serves
 until killed.
@@ -27,6 +29,16 @@ RECORDS: dict[tuple[str, str], list[str]] = {
 }
 
 
+TTL = 60
+SOA = "ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 60"  # MINIMUM: the negative TTL
+
+
+def _zone(name: str) -> str:
+    """The zone a name is answered from: its last two labels (good enough for an SOA owner)."""
+    labels = name.split(".")
+    return ".".join(labels[-2:]) if len(labels) >= 2 else name
+
+
 def answer(query: dns.message.Message) -> dns.message.Message:
     resp = dns.message.make_response(query)
     resp.flags |= dns.flags.AA
@@ -35,9 +47,12 @@ def answer(query: dns.message.Message) -> dns.message.Message:
     rtype = dns.rdatatype.to_text(q.rdtype)
     values = RECORDS.get((name, rtype))
     if values:
-        resp.answer.append(dns.rrset.from_text_list(q.name, 60, "IN", rtype, values))
-    elif not any(n == name for n, _ in RECORDS):
+        resp.answer.append(dns.rrset.from_text_list(q.name, TTL, "IN", rtype, values))
+        return resp
+    if not any(n == name for n, _ in RECORDS):
         resp.set_rcode(dns.rcode.NXDOMAIN)
+    zone = _zone(name)
+    resp.authority.append(dns.rrset.from_text(zone + ".", TTL, "IN", "SOA", SOA.format(zone=zone)))
     return resp
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -79,15 +80,34 @@ async def test_cache_keeps_answers_for_their_ttl(tmp_path: Path) -> None:
         "$ORIGIN cached.test.\n$TTL 300\n"
         "@ IN SOA ns.cached.test. h.cached.test. 1 3600 600 86400 300\n"
         "@ IN NS ns\nns IN A 127.0.0.1\n@ IN MX 10 mx.cached.test.\n"
+        "short 1 IN A 127.0.0.9\n"
     )
     knot = Knot(tmp_path / "knot", {"cached.test": zone}, signed=set()).start()
     try:
         res = DnsPythonResolver([("127.0.0.1", knot.port)], cache=True, timeout=2)
         first = await res.query("cached.test", "MX")
         assert first.records == ("10 mx.cached.test.",)
+        assert 0 < first.ttl <= 300
+        with pytest.raises(NotFound) as nx:
+            await res.query("nope.cached.test", "A")
+        assert nx.value.nxdomain and nx.value.ttl == 300  # RFC 2308 §5: min(SOA TTL, MINIMUM)
+        with pytest.raises(NotFound) as nodata:
+            await res.query("cached.test", "TXT")
+        assert not nodata.value.nxdomain
+        assert (await res.query("short.cached.test", "A")).records == ("127.0.0.9",)
         knot.stop()  # from now on only the cache can answer
-        again = await res.query("cached.test", "MX")
+        again = await res.query("Cached.Test.", "MX")  # the same name, as DNS compares names
         assert again.records == first.records
+        with pytest.raises(NotFound) as nx:  # negative answers are kept too
+            await res.query("nope.cached.test", "A")
+        assert nx.value.nxdomain
+        with pytest.raises(NotFound) as nodata:
+            await res.query("cached.test", "TXT")
+        assert not nodata.value.nxdomain
+        await asyncio.sleep(1.2)  # past the TTL of 1: asked again, and Knot is gone
+        with pytest.raises(DnsError) as gone:
+            await res.query("short.cached.test", "A")
+        assert not isinstance(gone.value, NotFound)
         uncached = DnsPythonResolver([("127.0.0.1", knot.port)], timeout=1)
         with pytest.raises(DnsError):
             await uncached.query("cached.test", "MX")
