@@ -10,13 +10,16 @@ without a row. Messages over WRITER_FILE_MAX bytes are written, fsynced and thei
 in a worker thread before they reach the writer, so they do not hold up the other deliveries of a
 batch. Listeners run on the event loop after the commit.
 
-Full-text index: the text of a small message is indexed in its delivery's transaction (after the
-savepoints, see txn.Effects.fts_rows). A message with more than INDEX_INLINE_MAX characters of text
-(the trigram index costs ~10 ms per 64 KiB, bench/PROFILE.md) is stored with indexed = 0 and
-indexed by the writer when it has nothing else to do, in small transactions that do not fsync
-(losing one in a crash only leaves its messages unindexed). Until then SEARCH reads those messages
-(``unindexed_uids``), so results are the same; unindexed rows found at open (older mail, a crash)
-are indexed the same way, from their files.
+Full-text index: the text of a message delivered alone (a batch of one write) is indexed in its
+delivery's transaction (after the savepoints, see txn.Effects.fts_rows). A message with more than
+INDEX_INLINE_MAX characters of text (the trigram index costs ~10 ms per 64 KiB, bench/PROFILE.md),
+and every message delivered under concurrent load (a batch of more writes: its text extraction and
+trigram insert, ~0.7 ms of a 4 KiB message, were most of the writer's work per delivery), is
+stored with indexed = 0 and indexed by the writer when it has nothing else to do (and at least
+every INDEX_EVERY_BATCHES write batches, so a steady load cannot starve it), in small transactions
+that do not fsync (losing one in a crash only leaves its messages unindexed). Until then SEARCH
+reads those messages (``unindexed_uids``), so results are the same; unindexed rows found at open
+(older mail, a crash) are indexed the same way, from their files.
 
 Mailbox and message semantics: RFC 9051 (IMAP4rev2) §2.3.1.1, §6.3, §6.4; RFC 7162 modseqs.
 """
@@ -75,6 +78,7 @@ INDEX_INLINE_MAX = 16 * 1024
 INDEX_BATCH_CHARS = 256 * 1024  # text per background index transaction
 INDEX_QUEUE_MAX_CHARS = 64 * 1024 * 1024  # beyond this, texts are re-read from the files later
 INDEX_SCAN_BATCH = 16  # unindexed messages read from their files per transaction
+INDEX_EVERY_BATCHES = 8  # under a steady write load, one index transaction per this many batches
 # Messages up to this size are written by the writer thread in their batch (module docstring):
 # no thread hop per message, and one journal commit for all of a batch's files (files.sync_files).
 # Bigger ones are written in a worker thread, as their text extraction takes milliseconds.
@@ -133,6 +137,8 @@ class Account:
         self._index_queue: deque[tuple[int, str, str]] = deque()
         self._index_queue_chars = 0
         self._index_scan = self._has_unindexed()
+        self._batch_ops = 0  # writes in the batch the writer runs (read by deliveries in it)
+        self._batches_since_index = 0
         self._prefetch_live_index(dbpath)
         # Counters for tests and metrics: batches handed to the writer, transactions committed.
         self.batch_count = 0
@@ -399,12 +405,17 @@ class Account:
 
             text = await asyncio.to_thread(write)
         later = False
+        from_file = False  # indexed later from its file (module docstring)
 
         def fn(conn: sqlite3.Connection, fx: Effects) -> Message:
-            nonlocal text, later
+            nonlocal text, later, from_file
             if not big:
-                text = fulltext.extract_text(data)
-            later = len(text[0]) + len(text[1]) > INDEX_INLINE_MAX
+                if self._batch_ops > 1:
+                    from_file = later = True
+                else:
+                    text = fulltext.extract_text(data)
+            if not from_file:
+                later = len(text[0]) + len(text[1]) > INDEX_INLINE_MAX
             msg = txn.deliver(
                 conn,
                 fx,
@@ -425,7 +436,10 @@ class Account:
             return msg
 
         msg = await self._submit(fn, fsync_dir=path.parent, own_file=rel if big else None)
-        if later:
+        if from_file:
+            self._index_scan = True
+            self._kick()
+        elif later:
             self._queue_index(msg.id, text)
         return msg
 
@@ -720,10 +734,14 @@ class Account:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._closed:
-            if not self._pending:
-                # Idle: a little background indexing, then look for writes again.
-                if self._closing or not (self._index_queue or self._index_scan):
+            backlog = bool(self._index_queue or self._index_scan)
+            if not self._pending or (
+                backlog and not self._closing and self._batches_since_index >= INDEX_EVERY_BATCHES
+            ):
+                # Idle, or busy for a while: a little background indexing, then the writes.
+                if self._closing or not backlog:
                     return
+                self._batches_since_index = 0
                 items = self._take_index_items()
                 scan = not items and self._index_scan
                 more = await loop.run_in_executor(
@@ -743,6 +761,7 @@ class Account:
             if not ops:
                 continue
             self.batch_count += 1
+            self._batches_since_index += 1
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._run_batch, ops)
             except BaseException as e:
@@ -780,6 +799,7 @@ class Account:
         fts_rows: list[tuple[int, str, str]] = []
         new_files: list[int] = []
         dirs: set[Path] = set()
+        self._batch_ops = len(ops)
         try:
             # Always a durable commit, whatever a background index transaction left set.
             conn.execute("PRAGMA synchronous = FULL")
