@@ -623,8 +623,13 @@ class Account:
         root, page_size = int(row[0]), int(row[1])
 
         def run() -> None:
+            # Our connections stay open until close(), which waits for this (executor shutdown),
+            # so the descriptor found stays valid; see mox.store.prefetch for why not our own.
+            fd = prefetch.sqlite_fd(dbpath)
+            if fd is None:
+                return
             try:
-                prefetch.prefetch_btree(dbpath, root, page_size, PREFETCH_MAX_BYTES // page_size)
+                prefetch.prefetch_btree(fd, root, page_size, PREFETCH_MAX_BYTES // page_size)
             except OSError as e:
                 log.debug("index prefetch failed, account %s: %s", self.name, e)
 

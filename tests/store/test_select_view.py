@@ -3,14 +3,17 @@ in the UIDs, and the read-ahead of the index it scans (mox.store.prefetch)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mox.store import Account, MailboxNotFound
-from mox.store.prefetch import prefetch_btree
+from mox.store import Account, MailboxNotFound, Store
+from mox.store.prefetch import prefetch_btree, sqlite_fd
 
 
 def view_from_messages(acc: Account, mailbox_id: int) -> tuple[list[int], frozenset[str], int]:
@@ -78,17 +81,20 @@ def test_prefetch_walks_the_whole_btree(tmp_path: Path) -> None:
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     if not hasattr(os, "posix_fadvise"):
-        assert prefetch_btree(path, root, page_size, 1000) == 0
         return
     try:
         pages = _index_pages(path, "t_ab")
     except sqlite3.OperationalError:  # SQLite built without the dbstat table
         pages = 0
-    n = prefetch_btree(path, root, page_size, 100_000)
-    assert n > 10
-    if pages:
-        assert n == pages
-    assert prefetch_btree(path, root, page_size, 5) == 5
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        n = prefetch_btree(fd, root, page_size, 100_000)
+        assert n > 10
+        if pages:
+            assert n == pages
+        assert prefetch_btree(fd, root, page_size, 5) == 5
+    finally:
+        os.close(fd)
 
 
 def test_prefetch_of_garbage_stops(tmp_path: Path) -> None:
@@ -101,6 +107,43 @@ def test_prefetch_of_garbage_stops(tmp_path: Path) -> None:
     page[100:104] = (2).to_bytes(4, "big")  # a cycle: page 2 -> page 2
     page[8:12] = (10**6).to_bytes(4, "big")  # beyond the file: not followed
     path.write_bytes(bytes(4096) + bytes(page) + os.urandom(4096 * 3))
-    if hasattr(os, "posix_fadvise"):
-        assert prefetch_btree(path, 2, 4096, 1000) == 1
-        assert prefetch_btree(path, 3, 4096, 1000) >= 1
+    if not hasattr(os, "posix_fadvise"):
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert prefetch_btree(fd, 2, 4096, 1000) == 1
+        assert prefetch_btree(fd, 3, 4096, 1000) >= 1
+    finally:
+        os.close(fd)
+
+
+async def test_prefetch_keeps_sqlite_locks(tmp_path: Path) -> None:
+    """The read-ahead never opens and closes the database file itself (that would drop SQLite's
+    POSIX locks): another process still cannot lock SQLite's SHARED byte range exclusively."""
+    if not Path("/proc/self/fd").is_dir() or not hasattr(os, "posix_fadvise"):
+        pytest.skip("Linux only")
+    store = Store(tmp_path)
+    try:
+        acc = store.account("mjl")
+        path = acc.dir / "index.db"
+        fd = sqlite_fd(path)
+        assert fd is not None
+        st, fst = os.stat(path), os.fstat(fd)
+        assert (fst.st_dev, fst.st_ino) == (st.st_dev, st.st_ino)
+        # The read-ahead queued at open is done once the writer thread ran what came after it.
+        await asyncio.get_running_loop().run_in_executor(acc._executor, lambda: None)
+        probe = (
+            "import fcntl, os, sys\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try:\n"
+            "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 510, 0x40000002, 0)\n"
+            "    print('got')\n"
+            "except OSError:\n"
+            "    print('blocked')\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "blocked"
+    finally:
+        await store.aclose()
