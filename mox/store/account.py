@@ -76,6 +76,7 @@ T = TypeVar("T")
 # See the module docstring: longer texts are indexed after their delivery's commit.
 INDEX_INLINE_MAX = 16 * 1024
 INDEX_BATCH_CHARS = 256 * 1024  # text per background index transaction
+INDEX_BUSY_CHARS = 32 * 1024  # the same when writes wait for it (~25 ms of trigram inserts)
 INDEX_QUEUE_MAX_CHARS = 64 * 1024 * 1024  # beyond this, texts are re-read from the files later
 INDEX_SCAN_BATCH = 16  # unindexed messages read from their files per transaction
 INDEX_EVERY_BATCHES = 8  # under a steady write load, one index transaction per this many batches
@@ -658,10 +659,10 @@ class Account:
         loop = asyncio.get_running_loop()
         self._drainer = loop.create_task(self._drain(), name=f"mox-store-writer-{self.name}")
 
-    def _take_index_items(self) -> list[tuple[int, str, str]]:
+    def _take_index_items(self, budget: int) -> list[tuple[int, str, str]]:
         items: list[tuple[int, str, str]] = []
         chars = 0
-        while self._index_queue and (not items or chars < INDEX_BATCH_CHARS):
+        while self._index_queue and (not items or chars < budget):
             item = self._index_queue.popleft()
             n = len(item[1]) + len(item[2])
             self._index_queue_chars -= n
@@ -669,7 +670,7 @@ class Account:
             items.append(item)
         return items
 
-    def _run_index_batch(self, items: list[tuple[int, str, str]], scan: bool) -> bool:
+    def _run_index_batch(self, items: list[tuple[int, str, str]], scan: bool, budget: int) -> bool:
         """On the writer thread: index queued texts, or (scan) unindexed messages from their
         files. Returns whether a scan should (still) run: more unindexed rows, or a queued
         message that was moved away meanwhile (its new row has indexed = 0)."""
@@ -686,7 +687,10 @@ class Account:
                         "SELECT id, path FROM messages WHERE indexed = 0 AND expunged = 0 LIMIT ?",
                         (INDEX_SCAN_BATCH,),
                     ).fetchall()
+                    chars = 0
                     for mid, rel in rows:
+                        if chars >= budget:
+                            break  # the rest at the next turn
                         try:
                             data = (self.dir / rel).read_bytes()
                         except OSError:
@@ -694,6 +698,7 @@ class Account:
                             continue
                         headers, body = fulltext.extract_text(data)
                         items.append((int(mid), headers, body))
+                        chars += len(headers) + len(body)
                 rows_ok = []
                 for mid, headers, body in items:
                     cur = conn.execute(
@@ -747,10 +752,11 @@ class Account:
                 if self._closing or not backlog:
                     return
                 self._batches_since_index = 0
-                items = self._take_index_items()
+                budget = INDEX_BUSY_CHARS if self._pending else INDEX_BATCH_CHARS
+                items = self._take_index_items(budget)
                 scan = not items and self._index_scan
                 more = await loop.run_in_executor(
-                    self._executor, self._run_index_batch, items, scan
+                    self._executor, self._run_index_batch, items, scan, budget
                 )
                 if scan or more:
                     self._index_scan = more
