@@ -10,16 +10,16 @@ without a row. Messages over WRITER_FILE_MAX bytes are written, fsynced and thei
 in a worker thread before they reach the writer, so they do not hold up the other deliveries of a
 batch. Listeners run on the event loop after the commit.
 
-Full-text index: the text of a message delivered alone (a batch of one write) is indexed in its
-delivery's transaction (after the savepoints, see txn.Effects.fts_rows). A message with more than
-INDEX_INLINE_MAX characters of text (the trigram index costs ~10 ms per 64 KiB, bench/PROFILE.md),
-and every message delivered under concurrent load (a batch of more writes: its text extraction and
-trigram insert, ~0.7 ms of a 4 KiB message, were most of the writer's work per delivery), is
-stored with indexed = 0 and indexed by the writer when it has nothing else to do (and at least
-every INDEX_EVERY_BATCHES write batches, so a steady load cannot starve it), in small transactions
-that do not fsync (losing one in a crash only leaves its messages unindexed). Until then SEARCH
-reads those messages (``unindexed_uids``), so results are the same; unindexed rows found at open
-(older mail, a crash) are indexed the same way, from their files.
+Full-text index: a delivered message is stored with indexed = 0 and indexed after its commit by
+the writer, from its file (big ones: from the text extracted with the file write), when the writer
+has nothing else to do, in transactions that do not fsync (losing one in a crash only leaves its
+messages unindexed). Indexing waits up to INDEX_DELAY for more messages, so that one transaction
+indexes many: the trigram index (FTS5) costs ~0.6 ms per 4 KiB of text in a transaction of 50
+messages but ~2.5 ms for a message indexed alone (a new segment and its merges per transaction),
+and in the delivery's own transaction it was most of the writer's work (bench/PROFILE.md). Under a
+steady write load an index transaction still runs every INDEX_EVERY_BATCHES write batches, so the
+backlog cannot starve. Until indexed, SEARCH reads those messages (``unindexed_uids``), so results
+are the same; unindexed rows found at open (older mail, a crash) are indexed the same way.
 
 Mailbox and message semantics: RFC 9051 (IMAP4rev2) §2.3.1.1, §6.3, §6.4; RFC 7162 modseqs.
 """
@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -73,12 +74,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# See the module docstring: longer texts are indexed after their delivery's commit.
-INDEX_INLINE_MAX = 16 * 1024
+# Background indexing, see the module docstring.
+INDEX_DELAY = 0.5  # seconds a delivered message may wait for others to be indexed with
 INDEX_BATCH_CHARS = 256 * 1024  # text per background index transaction
+INDEX_LOADED_CHARS = 64 * 1024  # the same while writes come in batches (concurrent writers)
 INDEX_BUSY_CHARS = 32 * 1024  # the same when writes wait for it (~25 ms of trigram inserts)
 INDEX_QUEUE_MAX_CHARS = 64 * 1024 * 1024  # beyond this, texts are re-read from the files later
-INDEX_SCAN_BATCH = 16  # unindexed messages read from their files per transaction
+INDEX_SCAN_BATCH = 64  # unindexed messages read from their files per transaction, at most
 INDEX_EVERY_BATCHES = 8  # under a steady write load, one index transaction per this many batches
 # Messages up to this size are written by the writer thread in their batch (module docstring):
 # no thread hop per message, and one journal commit for all of a batch's files (files.sync_files).
@@ -138,12 +140,16 @@ class Account:
         self._index_queue: deque[tuple[int, str, str]] = deque()
         self._index_queue_chars = 0
         self._index_scan = self._has_unindexed()
-        self._batch_ops = 0  # writes in the batch the writer runs (read by deliveries in it)
+        self._index_due: float | None = None  # when the waiting deliveries are to be indexed
+        self._index_waiting = 0  # deliveries waiting for it
+        self._index_timer: asyncio.TimerHandle | None = None
         self._batches_since_index = 0
+        self._last_batch_ops = 0  # writes in the last batch: more than one, deliveries under load
         self._prefetch_live_index(dbpath)
         # Counters for tests and metrics: batches handed to the writer, transactions committed.
         self.batch_count = 0
         self.commit_count = 0
+        self.index_count = 0  # background index transactions started
         # Set from the config by the server: storage quota in bytes (None: unlimited).
         self.quota: int | None = None
 
@@ -397,7 +403,7 @@ class Account:
         # Small messages: the writer writes the file within the batch (fn). Big ones: a worker
         # thread writes it, fsynced, before the batch (WRITER_FILE_MAX).
         big = len(data) > WRITER_FILE_MAX
-        text = ("", "")
+        text: tuple[str, str] | None = None  # big ones: for the index (module docstring)
         if big:
 
             def write() -> tuple[str, str]:
@@ -405,30 +411,10 @@ class Account:
                 return fulltext.extract_text(data)
 
             text = await asyncio.to_thread(write)
-        later = False
-        from_file = False  # indexed later from its file (module docstring)
 
         def fn(conn: sqlite3.Connection, fx: Effects) -> Message:
-            nonlocal text, later, from_file
-            if not big:
-                if self._batch_ops > 1:
-                    from_file = later = True
-                else:
-                    text = fulltext.extract_text(data)
-            if not from_file:
-                later = len(text[0]) + len(text[1]) > INDEX_INLINE_MAX
             msg = txn.deliver(
-                conn,
-                fx,
-                name,
-                rel,
-                len(data),
-                nflags,
-                date,
-                meta_text,
-                None if later else text,
-                replace,
-                create,
+                conn, fx, name, rel, len(data), nflags, date, meta_text, replace, create
             )
             if not big:
                 # Not fsynced here: _run_batch fsyncs the batch's files before the commit.
@@ -437,11 +423,11 @@ class Account:
             return msg
 
         msg = await self._submit(fn, fsync_dir=path.parent, own_file=rel if big else None)
-        if from_file:
-            self._index_scan = True
-            self._kick()
-        elif later:
+        if text is not None:
             self._queue_index(msg.id, text)
+        else:
+            self._index_scan = True
+            self._index_later()
         return msg
 
     async def create_mailbox(self, name: str, special_use: str | None = None) -> Mailbox:
@@ -586,6 +572,8 @@ class Account:
         if self._closed:
             return
         self._closed = True
+        if self._index_timer is not None:
+            self._index_timer.cancel()
         pending, self._pending = self._pending, []
         for op in pending:
             if not op.future.done():
@@ -607,6 +595,7 @@ class Account:
     async def index_backlog(self) -> None:
         """Wait until every message is in the full-text index (tests, bench set-up)."""
         while not (self._closed or self._closing) and (self._index_queue or self._index_scan):
+            self._index_due = None  # now
             self._kick()
             if self._drainer is not None:
                 await asyncio.wait([self._drainer])
@@ -651,6 +640,26 @@ class Account:
         else:
             self._index_queue.append((msg_id, text[0], text[1]))
             self._index_queue_chars += size
+        self._index_later()
+
+    def _index_later(self) -> None:
+        """A delivered message waits for indexing: within INDEX_DELAY, or sooner when enough
+        others wait with it (module docstring)."""
+        if self._index_due is None:
+            self._index_due = time.monotonic() + INDEX_DELAY
+        self._index_waiting += 1
+        self._kick()
+
+    def _index_wait(self) -> float:
+        """Seconds the background indexer should still wait for more messages (0: index now)."""
+        if self._index_due is None or self._closing:
+            return 0.0
+        if self._index_waiting >= INDEX_SCAN_BATCH or self._index_queue_chars >= INDEX_BATCH_CHARS:
+            return 0.0
+        return max(0.0, self._index_due - time.monotonic())
+
+    def _index_timer_fired(self) -> None:
+        self._index_timer = None
         self._kick()
 
     def _kick(self) -> None:
@@ -744,15 +753,32 @@ class Account:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._closed:
-            backlog = bool(self._index_queue or self._index_scan)
-            if not self._pending or (
-                backlog and not self._closing and self._batches_since_index >= INDEX_EVERY_BATCHES
-            ):
-                # Idle, or busy for a while: a little background indexing, then the writes.
-                if self._closing or not backlog:
-                    return
+            backlog = bool(self._index_queue or self._index_scan) and not self._closing
+            # Background indexing when the writer is idle, or now and then under a steady
+            # write load, once the waiting messages are due (module docstring).
+            turn = backlog and (
+                not self._pending or self._batches_since_index >= INDEX_EVERY_BATCHES
+            )
+            if turn:
+                wait = self._index_wait()
+                if wait > 0:
+                    turn = False
+                    if not self._pending and self._index_timer is None:
+                        self._index_timer = loop.call_later(wait, self._index_timer_fired)
+            if not turn and not self._pending:
+                return
+            if turn:
+                self._index_due = None
+                self._index_waiting = 0
                 self._batches_since_index = 0
-                budget = INDEX_BUSY_CHARS if self._pending else INDEX_BATCH_CHARS
+                self.index_count += 1
+                # Shorter turns while deliveries wait or keep coming, as they wait behind them.
+                if self._pending:
+                    budget = INDEX_BUSY_CHARS
+                elif self._last_batch_ops > 1:
+                    budget = INDEX_LOADED_CHARS
+                else:
+                    budget = INDEX_BATCH_CHARS
                 items = self._take_index_items(budget)
                 scan = not items and self._index_scan
                 more = await loop.run_in_executor(
@@ -773,6 +799,7 @@ class Account:
                 continue
             self.batch_count += 1
             self._batches_since_index += 1
+            self._last_batch_ops = len(ops)
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._run_batch, ops)
             except BaseException as e:
@@ -807,10 +834,8 @@ class Account:
         conn = self._wconn
         effects: list[Effects] = []
         outcomes: list[_Outcome] = []
-        fts_rows: list[tuple[int, str, str]] = []
         new_files: list[int] = []
         dirs: set[Path] = set()
-        self._batch_ops = len(ops)
         try:
             # Always a durable commit, whatever a background index transaction left set.
             conn.execute("PRAGMA synchronous = FULL")
@@ -832,13 +857,9 @@ class Account:
                     else:
                         conn.execute("RELEASE op")
                         outcomes.append(_Outcome(True, value, fx.changes))
-                        fts_rows.extend(fx.fts_rows)
                         new_files.extend(fx.sync)
                         if op.fsync_dir is not None:
                             dirs.add(op.fsync_dir)
-                # Outside the savepoints, all at once (txn.Effects.fts_rows); a failure here
-                # fails the whole batch, as a failed commit does.
-                txn.insert_fts_rows(conn, fts_rows)
                 # The rows commit only once their files are durable: the files written above,
                 # then each distinct directory once for the whole batch.
                 files.sync_files(new_files)

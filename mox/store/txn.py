@@ -57,7 +57,6 @@ class Effects:
     # Full-text rows (message id, headers, body) to insert after the batch's savepoints, just
     # before its commit: FTS5 flushes its pending terms at every savepoint release, so inserting
     # inside each operation's savepoint cost twice as much (bench/PROFILE.md).
-    fts_rows: list[tuple[int, str, str]] = field(default_factory=list)
     # Open descriptors of files the operation wrote without fsync (files.create_message): the
     # writer fsyncs them with the batch's other files before the commit, and closes them.
     sync: list[int] = field(default_factory=list)
@@ -156,13 +155,13 @@ def _add_message(
     path: str,
     save_date: datetime | None = None,
     meta: str | None = None,
-    indexed: bool = False,
 ) -> Message:
+    """A new row; not in the full-text index yet (indexed = 0, see Account)."""
     # RFC 8514 §4: the save date is when the message was added to this mailbox.
     save = save_date or datetime.now(UTC)
     cur = conn.execute(
         "INSERT INTO messages(mailbox_id, uid, modseq, flags, internal_date, size, path, expunged,"
-        " savedate, meta, indexed) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        " savedate, meta, indexed) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 0)",
         (
             mb.id,
             uid,
@@ -173,7 +172,6 @@ def _add_message(
             path,
             save.isoformat(),
             meta,
-            int(indexed),
         ),
     )
     return Message(
@@ -233,10 +231,10 @@ def deliver(
     flags: frozenset[str],
     internal_date: datetime,
     meta: str | None = None,
-    text: tuple[str, str] | None = None,
     replace: tuple[int, int] | None = None,
     create: bool = False,
 ) -> Message:
+    """Add a message row (indexed = 0: Account indexes it after the commit)."""
     mb = _mailbox(conn, mailbox_name)
     if mb is None:
         if not create:
@@ -253,12 +251,7 @@ def deliver(
         old = found[0]
     modseq = next_modseq(conn)
     uid = _alloc_uids(conn, mb, 1, modseq)
-    msg = _add_message(
-        conn, mb, uid, modseq, flags, internal_date, size, path, meta=meta, indexed=text is not None
-    )
-    if text is not None:
-        # Inserted by the writer with the rows of the whole batch, in the same transaction.
-        fx.fts_rows.append((msg.id, text[0], text[1]))
+    msg = _add_message(conn, mb, uid, modseq, flags, internal_date, size, path, meta=meta)
     fx.changes.append(MessageAdded(mb.id, uid))
     if old is not None:
         conn.execute(

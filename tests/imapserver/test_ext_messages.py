@@ -156,6 +156,7 @@ async def test_fulltext_search(imap: ImapServer) -> None:
 
 async def test_fulltext_index_used_and_fallback_for_unindexed(imap: ImapServer) -> None:
     msg = await imap.account.deliver("Inbox", MESSAGE)
+    await imap.account.index_backlog()  # indexed after the delivery's commit
     assert imap.account.fts_search(1, "MEET AT 3:30", text=False) == {msg.uid}
     # The index answers without reading the file: remove the file behind the store's back.
     imap.account.message_path(msg).unlink()

@@ -1,6 +1,6 @@
-"""Big messages, and messages delivered under concurrent load, are indexed after their commit, by
-the writer when idle; until then SEARCH finds them through unindexed_uids, and nothing is lost
-across close and reopen."""
+"""Delivered messages are indexed after their commit, together, by the writer when idle (and now
+and then under a steady load); until then SEARCH finds them through unindexed_uids, and nothing
+is lost across close and reopen."""
 
 from __future__ import annotations
 
@@ -13,23 +13,34 @@ from mox.store import account as account_mod
 BIG = b"Subject: big one\r\n\r\n" + b"lorem ipsum dolor sit amet\r\n" * 1000 + b"needle-xyz\r\n"
 
 
-async def test_big_message_indexed_in_background(tmp_path: Path) -> None:
-    assert len(BIG) > account_mod.INDEX_INLINE_MAX
+async def test_messages_indexed_after_their_commit_together(tmp_path: Path) -> None:
+    """Delivered messages wait up to INDEX_DELAY to be indexed together, in one transaction;
+    until then SEARCH finds them through unindexed_uids."""
     async with Store(tmp_path) as store:
         acc = store.account("alice")
         inbox = acc.get_mailbox("Inbox")
         assert inbox is not None
-        small = await acc.deliver("Inbox", b"Subject: small\r\n\r\nneedle-xyz\r\n")
+        t0 = asyncio.get_running_loop().time()
+        small = [
+            await acc.deliver("Inbox", f"Subject: s{i}\r\n\r\nneedle-xyz {i}\r\n".encode())
+            for i in range(10)
+        ]
         big = await acc.deliver("Inbox", BIG)
-        # Durable and visible at once; the small one indexed in its own transaction.
-        assert [m.uid for m in acc.list_messages(inbox.id)] == [small.uid, big.uid]
-        hits = acc.fts_search(inbox.id, "needle-xyz", text=False)
-        assert hits is not None
-        assert small.uid in hits
-        assert hits | acc.unindexed_uids(inbox.id) == {small.uid, big.uid}
-        await acc.index_backlog()
+        uids = {m.uid for m in small} | {big.uid}
+        # Durable and visible at once, not indexed yet.
+        assert {m.uid for m in acc.list_messages(inbox.id)} == uids
+        if asyncio.get_running_loop().time() - t0 < account_mod.INDEX_DELAY / 2:
+            assert acc.unindexed_uids(inbox.id) == uids
+            assert acc.fts_search(inbox.id, "needle-xyz", text=False) == set()
+        indexed_before = acc.index_count
+        for _ in range(100):  # bounded: 10 s
+            if not acc.unindexed_uids(inbox.id):
+                break
+            await asyncio.sleep(0.1)
         assert acc.unindexed_uids(inbox.id) == set()
-        assert acc.fts_search(inbox.id, "needle-xyz", text=False) == {small.uid, big.uid}
+        assert acc.index_count - indexed_before <= 2  # together, not one transaction each
+        assert acc.fts_search(inbox.id, "needle-xyz", text=False) == uids
+        assert acc.fts_search(inbox.id, "s7", text=True) == {small[7].uid}
         # A moved copy keeps its index entry.
         [(_, moved)] = await acc.move_messages(inbox.id, [big.uid], "Archive")
         archive = acc.get_mailbox("Archive")
@@ -70,14 +81,10 @@ async def test_moved_before_indexing_is_indexed_from_its_file(tmp_path: Path) ->
 
 
 async def test_concurrent_deliveries_indexed_after_their_commit(tmp_path: Path) -> None:
-    """Under concurrent load (more than one write in a batch) the texts are indexed later, from
-    the files; one delivery alone is indexed in its own transaction. SEARCH finds both at once."""
     async with Store(tmp_path) as store:
         acc = store.account("alice")
         inbox = acc.get_mailbox("Inbox")
         assert inbox is not None
-        alone = await acc.deliver("Inbox", b"Subject: alone\r\n\r\nneedle-abc\r\n")
-        assert acc.unindexed_uids(inbox.id) == set()
         batches = acc.batch_count
         many = await asyncio.gather(
             *(
@@ -88,13 +95,14 @@ async def test_concurrent_deliveries_indexed_after_their_commit(tmp_path: Path) 
         assert acc.batch_count - batches < 20  # group commit: they shared batches
         uids = {m.uid for m in many}
         unindexed = acc.unindexed_uids(inbox.id)
-        assert unindexed and unindexed <= uids
+        assert unindexed
+        assert unindexed <= uids
         hits = acc.fts_search(inbox.id, "needle-abc", text=False)
         assert hits is not None
-        assert hits | unindexed == uids | {alone.uid}
+        assert hits | unindexed == uids
         await acc.index_backlog()
         assert acc.unindexed_uids(inbox.id) == set()
-        assert acc.fts_search(inbox.id, "needle-abc", text=False) == uids | {alone.uid}
+        assert acc.fts_search(inbox.id, "needle-abc", text=False) == uids
         assert acc.fts_search(inbox.id, "m7", text=True) == {many[7].uid}
 
 
