@@ -321,15 +321,15 @@ class Account:
         cond = fulltext.match_expression(needle, text=text)
         if cond is None:
             return None
-        sql, value = cond
-        if sql == "fts MATCH :needle":
-            # The MATCH runs once, in a subquery; joined, SQLite ran it once per message row
-            # (bench/PROFILE.md: 3.3 s against 1.4 ms on 5,000 messages). The unary "+" keeps
-            # SQLite from scanning the mailbox's index and testing each row against the list:
-            # the matches are looked up by id instead (100,000 messages: 30 ms -> 6 ms).
+        kind, sql, value = cond
+        if kind == "index":
+            # The index lookup runs once, in a subquery; joined, SQLite ran it once per message
+            # row (bench/PROFILE.md: 3.3 s against 1.4 ms on 5,000 messages). The unary "+"
+            # keeps SQLite from scanning the mailbox's index and testing each row against the
+            # list: the matches are looked up by id instead (100,000 messages: 30 ms -> 6 ms).
             query = (
-                "SELECT uid FROM messages WHERE +mailbox_id = :mailbox AND +expunged = 0 "
-                "AND id IN (SELECT rowid FROM fts WHERE fts MATCH :needle)"
+                "SELECT uid FROM messages WHERE +mailbox_id = :mailbox AND +expunged = 0 "  # noqa: S608
+                f"AND id IN ({sql})"
             )
         else:
             query = (

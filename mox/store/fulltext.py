@@ -1,12 +1,15 @@
 """Full-text index of messages: decoded text for SQLite FTS5, and the queries on it.
 
 IMAP SEARCH BODY and TEXT are case-insensitive substring matches on the decoded text (RFC 9051
-§6.4.4: "contains the specified string"). The index (table ``fts``, see db.py migration 3) uses
-FTS5's trigram tokenizer (https://www.sqlite.org/fts5.html#the_trigram_tokenizer): a phrase query
-of three or more characters is then exactly a substring match, answered from the index. Both the
-indexed text and the needle are case-folded here (Python's ``str.casefold``), so the tokenizer is
-case-sensitive and folding is the same on both sides. Needles shorter than three characters cannot
-use trigrams; they are matched with ``instr`` on the stored text, which still reads no message file.
+§6.4.4: "contains the specified string"). The index (table ``fts``, see db.py migrations 3 and 5)
+uses FTS5's trigram tokenizer (https://www.sqlite.org/fts5.html#the_trigram_tokenizer) with
+detail=none: a GLOB pattern ``*needle*`` of three or more characters is looked up in the index (the
+rows holding all of its trigrams) and then checked against the stored text, so it is exactly a
+substring match. (Without positions the index costs about half as much to build as with them,
+bench/PROFILE.md; FTS5 phrase queries need positions.) Both the indexed text and the needle are
+case-folded here (Python's ``str.casefold``), so the tokenizer and GLOB are case-sensitive and
+folding is the same on both sides. Needles shorter than three characters cannot use trigrams; they
+are matched with ``instr`` on the stored text, which still reads no message file.
 
 Text extraction: header values with RFC 2047 encoded-words decoded; text/* parts with their
 transfer encoding (RFC 2045 §6) and charset undone; the headers of attached messages
@@ -22,7 +25,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from typing import Final
 
-__all__ = ["MAX_TEXT", "extract_text", "match_expression"]
+__all__ = ["MAX_TEXT", "extract_text", "glob_literal", "match_expression"]
 
 # Text beyond this many characters per column is not indexed (huge text parts are rare; the
 # index must stay bounded).
@@ -90,16 +93,30 @@ def extract_text(data: bytes) -> tuple[str, str]:
     return headers.casefold()[:MAX_TEXT], body.casefold()[:MAX_TEXT]
 
 
-def match_expression(needle: str, *, text: bool) -> tuple[str, str] | None:
-    """SQL condition (with the named parameter ``:needle``) and its value, matching fts rows whose
-    body (or, with text, any column) contains the case-folded needle; None for an empty needle,
-    which every message matches."""
+def glob_literal(text: str) -> str:
+    """`text` as a GLOB pattern matching exactly itself: the wildcards * ? and [ in brackets."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def match_expression(needle: str, *, text: bool) -> tuple[str, str, str] | None:
+    """What finds the fts rows whose body (or, with text, any column) contains the case-folded
+    needle: ``("index", subquery of rowids, value)`` for needles the trigram index can look up,
+    ``("scan", condition on fts, value)`` for shorter ones, both with the named parameter
+    ``:needle``; None for an empty needle, which every message matches."""
     folded = needle.casefold()
     if not folded:
         return None
     if len(folded) >= 3:
-        phrase = '"' + folded.replace('"', '""') + '"'
-        return "fts MATCH :needle", phrase if text else "body : " + phrase
+        pattern = "*" + glob_literal(folded) + "*"
+        if text:
+            # Each GLOB on its own uses the index; an OR of them would scan the table.
+            sql = (
+                "SELECT rowid FROM fts WHERE headers GLOB :needle "
+                "UNION SELECT rowid FROM fts WHERE body GLOB :needle"
+            )
+        else:
+            sql = "SELECT rowid FROM fts WHERE body GLOB :needle"
+        return "index", sql, pattern
     if text:
-        return "(instr(fts.body, :needle) > 0 OR instr(fts.headers, :needle) > 0)", folded
-    return "instr(fts.body, :needle) > 0", folded
+        return "scan", "(instr(fts.body, :needle) > 0 OR instr(fts.headers, :needle) > 0)", folded
+    return "scan", "instr(fts.body, :needle) > 0", folded

@@ -76,3 +76,56 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
             db.migrate(conn)
     finally:
         conn.close()
+
+
+async def test_fts_moved_to_detail_none_keeping_the_indexed_text(tmp_path: Path) -> None:
+    """Migration 5 rebuilds the full-text index without positions, copying what was indexed:
+    SEARCH answers the same from it, without reading the message files."""
+    dbpath = tmp_path / "accounts" / "mjl" / "index.db"
+    dbpath.parent.mkdir(parents=True)
+    conn = db.connect(dbpath)
+    try:
+        assert db.migrate(conn, db.MIGRATIONS[:4]) == 4
+        assert (
+            "detail=none"
+            not in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'fts'").fetchone()[0]
+        )
+    finally:
+        conn.close()
+    async with Store(tmp_path) as store:
+        acc = store.account("mjl")
+        inbox = acc.get_mailbox("Inbox")
+        assert inbox is not None
+        msg = await acc.deliver("Inbox", b"Subject: old\r\n\r\nprice [USD] 5*3? fine\r\n")
+        await acc.index_backlog()
+    # Back to version 4 with the text in an index with positions, as an older mox left it.
+    conn = db.connect(dbpath)
+    try:
+        conn.execute("DROP TABLE fts")
+        conn.execute(
+            "CREATE VIRTUAL TABLE fts USING fts5(headers, body, "
+            "tokenize='trigram case_sensitive 1')"
+        )
+        conn.execute(
+            "INSERT INTO fts(rowid, headers, body) VALUES (?, 'subject: old', "
+            "'price [usd] 5*3? fine')",
+            (msg.id,),
+        )
+        db.set_meta(conn, "schema_version", 4)
+    finally:
+        conn.close()
+    async with Store(tmp_path) as store:
+        acc = store.account("mjl")
+        assert acc.schema_version == len(db.MIGRATIONS)
+        sql = acc._rconn.execute("SELECT sql FROM sqlite_master WHERE name = 'fts'").fetchone()[0]
+        assert "detail=none" in sql
+        acc.message_path(msg).unlink()  # answers come from the index, not the file
+        assert acc.unindexed_uids(inbox.id) == set()
+        # GLOB's wildcards in a needle are plain characters (fulltext.glob_literal).
+        for needle in ("[USD]", "5*3?", "D] 5", "PRICE", "e [u"):
+            assert acc.fts_search(inbox.id, needle, text=False) == {msg.uid}, needle
+        for needle in ("5x3", "[usd ", "5*3?!", "usd]]"):
+            assert acc.fts_search(inbox.id, needle, text=False) == set(), needle
+        assert acc.fts_search(inbox.id, "subject: old", text=False) == set()
+        assert acc.fts_search(inbox.id, "subject: old", text=True) == {msg.uid}
+        assert acc.fts_search(inbox.id, "5*", text=False) == {msg.uid}  # short: instr
