@@ -480,6 +480,8 @@ def method_notes(s: Settings) -> list[str]:
         "tree) before and after N connections logged in, INBOX selected, in IDLE, divided by N.",
         "(d) 'first' is the first command after a restart; 'again' the median of two repeats "
         "on new connections.",
+        "(e) ours starts from the source tree with its bytecode compiled first (compileall), as "
+        "an installed package has it.",
     ]
 
 

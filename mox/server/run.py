@@ -20,8 +20,8 @@ import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mox.acme.manager import AcmeManager
 from mox.config.load import DEFAULT_PORTS, ConfigError, LoadedConfig, load_config
 from mox.config.model import Listener
 from mox.dns.resolver import Resolver
@@ -43,6 +43,9 @@ from mox.web.server import WebServer, start_web_server
 from mox.web.sites import SiteEnv
 from mox.webapi import WebApi
 from mox.webhook import Webhooks
+
+if TYPE_CHECKING:
+    from mox.acme.manager import AcmeManager
 
 __all__ = ["RunningServer", "run_until_signal", "start_all"]
 
@@ -192,6 +195,10 @@ async def _start_tls(
     if tls.cert_file is not None and tls.key_file is not None:
         holder.load_files(loaded.resolve(tls.cert_file), loaded.resolve(tls.key_file))
     elif tls.acme is not None:
+        # Imported here: the ACME client and its HTTP stack are a tenth of the start-up time
+        # (bench/PROFILE.md) and most listeners do not use them.
+        from mox.acme.manager import AcmeManager
+
         running.acme[lname] = AcmeManager(
             provider_name=tls.acme,
             provider=loaded.config.acme[tls.acme],

@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mox import metrics
-from mox.acme.manager import HttpTokens
 from mox.config.load import LoadedConfig
 from mox.web import wellknown
 from mox.web.sites import site_routes
@@ -42,7 +41,8 @@ HSTS = (b"strict-transport-security", b"max-age=31536000")
 @dataclass
 class WebContext:
     config: LoadedConfig
-    http_tokens: HttpTokens = field(default_factory=dict)
+    # ACME http-01 token -> key authorization (mox.acme.manager.HttpTokens, RFC 8555 §8.3)
+    http_tokens: dict[str, str] = field(default_factory=dict)
     https_port: int | None = None  # where plain HTTP redirects to; None: no HTTPS
     hsts: bool = True
     webapi: WebApi | None = None  # /webapi/v0/ on HTTPS listeners (mox.webapi)
