@@ -14,11 +14,21 @@ import pytest
 MOX = [sys.executable, "-m", "mox"]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port free now, and never one this process was given before: the kernel hands
+    out a just-closed port again, so two calls before either port is bound could collide (a
+    config with the same port twice was refused, seen in a full run)."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no new free port")
 
 
 def minimal_config() -> dict[str, Any]:
