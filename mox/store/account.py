@@ -702,6 +702,13 @@ class Account:
                             break  # the rest at the next turn
                         try:
                             data = (self.dir / rel).read_bytes()
+                        except FileNotFoundError:
+                            # Gone (removed behind the store's back): indexed as empty, so it
+                            # is not read again at every turn and cannot hold up the rows
+                            # after it (the scan takes the first INDEX_SCAN_BATCH).
+                            log.warning("message file missing, indexed as empty: %s", rel)
+                            items.append((int(mid), "", ""))
+                            continue
                         except OSError:
                             log.warning("message file unreadable for indexing: %s", rel)
                             continue

@@ -129,3 +129,28 @@ async def test_index_not_starved_by_a_steady_write_load(tmp_path: Path) -> None:
         await asyncio.gather(*writes)
         assert acc.batch_count - batches > account_mod.INDEX_EVERY_BATCHES
         assert acc.fts_search(inbox.id, "needle-def", text=False) == waiting
+
+
+async def test_missing_files_do_not_hold_up_indexing(tmp_path: Path) -> None:
+    """More missing message files than one scan takes: they are indexed as empty, and the
+    messages after them are still indexed."""
+    async with Store(tmp_path) as store:
+        acc = store.account("alice")
+        inbox = acc.get_mailbox("Inbox")
+        assert inbox is not None
+        gone = await asyncio.gather(
+            *(
+                acc.deliver("Inbox", b"Subject: gone\r\n\r\nneedle-ghi\r\n")
+                for _ in range(account_mod.INDEX_SCAN_BATCH + 5)
+            )
+        )
+        await acc.index_backlog()
+        # As if the files had gone before their turn: rows unindexed, files missing.
+        acc._wconn.execute("DELETE FROM fts")
+        acc._wconn.execute("UPDATE messages SET indexed = 0")
+        for m in gone:
+            acc.message_path(m).unlink()
+        kept = await acc.deliver("Inbox", b"Subject: kept\r\n\r\nneedle-ghi\r\n")
+        await acc.index_backlog()
+        assert acc.unindexed_uids(inbox.id) == set()
+        assert acc.fts_search(inbox.id, "needle-ghi", text=False) == {kept.uid}
