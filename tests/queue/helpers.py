@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from mox.queue.queue import Queue
+from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 
 
@@ -43,3 +43,14 @@ def inbox(store: Store, account: str = "alice") -> list[bytes]:
     acc = store.account(account)
     mb = acc.get_mailbox("Inbox")
     return [] if mb is None else [acc.read_message(m) for m in acc.list_messages(mb.id)]
+
+
+async def add_for_bob(q: Queue, data: bytes) -> list[int]:
+    """Queue `data` from alice@example.test to bob@remote.test (the queue tests' usual message);
+    returns the queue ids."""
+    return await q.add(
+        account="alice",
+        mail_from="alice@example.test",
+        recipients=[QueuedRecipient("bob@remote.test")],
+        data=data,
+    )

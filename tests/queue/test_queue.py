@@ -22,7 +22,7 @@ from mox.dns.resolver import MockResolver
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from tests.conftest import minimal_config
-from tests.queue.helpers import inbox, until_attempted, until_empty, wait_until
+from tests.queue.helpers import add_for_bob, inbox, until_attempted, until_empty, wait_until
 from tests.queue.remote import Remote
 
 MESSAGE = (
@@ -79,12 +79,7 @@ async def test_temporary_failure_retried_then_delivered(tmp_path: Path, store: S
     q = Queue(config(tmp_path, remote.port), store, MockResolver(DNS))
     await q.start()
     try:
-        await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        await add_for_bob(q, MESSAGE)
 
         await until_attempted(q)
         (m,) = await q.messages()
@@ -217,12 +212,7 @@ async def test_tls_opportunistic_and_durable_across_restart(tmp_path: Path, stor
     remote = Remote(tls=server_ctx)
     cfg = config(tmp_path, remote.port)
     q = Queue(cfg, store, MockResolver(DNS))
-    await q.add(
-        account="alice",
-        mail_from="alice@example.test",
-        recipients=[QueuedRecipient("bob@remote.test")],
-        data=MESSAGE,
-    )
+    await add_for_bob(q, MESSAGE)
     await q.stop()  # never started: a "restart" with the message still queued
     q2 = Queue(cfg, store, MockResolver(DNS))
     assert [m.rcpt for m in await q2.messages()] == ["bob@remote.test"]

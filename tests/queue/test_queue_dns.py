@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives import serialization
 
 from mox.config.load import LoadedConfig, parse_config
 from mox.dns.resolver import DnsPythonResolver
-from mox.queue.queue import Queue, QueuedRecipient
+from mox.queue.queue import Queue
 from mox.store import Store
 from tests.conftest import free_port, minimal_config
 from tests.dns.lab import Knot, Unbound
+from tests.queue.helpers import add_for_bob
 from tests.queue.remote import Remote
 
 pytestmark = pytest.mark.integration
@@ -102,12 +103,7 @@ async def test_dane(tmp_path: Path, store: Store, matching: bool) -> None:
     q = Queue(config(tmp_path, remote.port), store, lab.resolver())
     await q.start()
     try:
-        await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        await add_for_bob(q, MESSAGE)
         await settle(q)
         if matching:
             assert not await q.messages()
@@ -170,12 +166,7 @@ async def test_mta_sts_enforce(
     q = Queue(cfg, store, lab.resolver())
     await q.start()
     try:
-        await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        await add_for_bob(q, MESSAGE)
         await settle(q)
         if cert_name == "mx.remote.test":
             assert not await q.messages()

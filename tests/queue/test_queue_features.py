@@ -21,7 +21,7 @@ from mox.dns.resolver import MockResolver
 from mox.queue.queue import Queue, QueuedRecipient
 from mox.store import Store
 from tests.conftest import MOX, minimal_config
-from tests.queue.helpers import inbox, until_attempted, until_empty
+from tests.queue.helpers import add_for_bob, inbox, until_attempted, until_empty
 from tests.queue.remote import Remote
 
 MESSAGE = (
@@ -294,12 +294,7 @@ async def test_submissions_smarthost(tmp_path: Path, store: Store, cert_name: st
     q = Queue(cfg, store, MockResolver(DNS))
     await q.start(tls_reports=False)
     try:
-        await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        await add_for_bob(q, MESSAGE)
         if cert_name == "smtp.relay.test":
             await until_empty(q)
             (got,) = remote.handler.received
@@ -329,12 +324,7 @@ async def test_delayed_hook_called_on_temporary_failure(tmp_path: Path, store: S
     q.retire_hooks.append(hook)
     await q.start(tls_reports=False)
     try:
-        (qid,) = await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        (qid,) = await add_for_bob(q, MESSAGE)
         await until_empty(q)
         assert events == [(qid, "delayed", "451 4.3.0 try again"), (qid, "delivered", None)]
     finally:

@@ -17,10 +17,10 @@ import pytest
 
 from mox.queue.db import COLUMNS, MIGRATIONS, msg_from_row, open_db
 from mox.queue.dialed import dual_stack, order_ips, policy_refusal
-from mox.queue.queue import Queue, QueuedRecipient
+from mox.queue.queue import Queue
 from mox.store import Store
 from mox.store.db import connect, migrate
-from tests.queue.helpers import inbox, until_empty
+from tests.queue.helpers import add_for_bob, inbox, until_empty
 from tests.queue.remote import Remote
 from tests.queue.test_queue_dns import Lab, config, settle
 
@@ -55,12 +55,7 @@ async def test_blocklisted_ipv4_then_ipv6(
     q = Queue(config(tmp_path, v4.port), store, lab.resolver())
     await q.start(tls_reports=False)
     try:
-        (msg_id,) = await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        (msg_id,) = await add_for_bob(q, MESSAGE)
         await settle(q)
         # First attempt: IPv4 (DNS order), 5.7.1 made temporary since the host has IPv6 too.
         (m,) = await q.messages()
@@ -102,12 +97,7 @@ async def test_ipv4_only_host_fails_at_once(tmp_path: Path, store: Store) -> Non
     q = Queue(config(tmp_path, v4.port), store, lab.resolver())
     await q.start(tls_reports=False)
     try:
-        await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        await add_for_bob(q, MESSAGE)
         await until_empty(q)
         ((retired, result),) = await q.retired()
         assert result == "failed"

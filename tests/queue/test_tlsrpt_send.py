@@ -24,12 +24,12 @@ import trustme
 
 from mox.config.load import parse_config
 from mox.dkim.keys import generate_key, public_record, write_key
-from mox.queue.queue import Queue, QueuedRecipient
+from mox.queue.queue import Queue
 from mox.queue.tlsrptsend import send_daily_reports
 from mox.store import Store
 from mox.tlsrpt import parse_message
 from tests.conftest import minimal_config
-from tests.queue.helpers import until_attempted, wait_until
+from tests.queue.helpers import add_for_bob, until_attempted, wait_until
 from tests.queue.remote import Remote
 from tests.queue.test_queue_dns import Lab, tls_server
 
@@ -61,12 +61,7 @@ async def test_daily_tls_report_queued_signed_and_delivered(tmp_path: Path, stor
     await q.start(tls_reports=False)  # the job is called directly below, for today
     today = datetime.now(UTC).date()
     try:
-        await q.add(
-            account="alice",
-            mail_from="alice@example.test",
-            recipients=[QueuedRecipient("bob@remote.test")],
-            data=MESSAGE,
-        )
+        await add_for_bob(q, MESSAGE)
 
         await until_attempted(q)
         assert remote.handler.received == []  # DANE: never sent without a matching key
