@@ -105,19 +105,24 @@ def tls_context(directory: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(directory / "localhost.crt"))
 
 
-def fetch_all_rfc822(imap: imaplib.IMAP4) -> list[bytes]:
-    assert imap.login(USER, PASSWORD)[0] == "OK"
-    assert imap.select("INBOX")[0] == "OK"
+def fetch_each(imap: imaplib.IMAP4, item: str) -> list[bytes]:
+    """`item` (e.g. "(RFC822)") of every message in the selected mailbox, in order."""
     typ, nums = imap.search(None, "ALL")
     assert typ == "OK"
     out = []
     for num in nums[0].split():
-        fetch_typ, parts = imap.fetch(num, "(RFC822)")
+        fetch_typ, parts = imap.fetch(num, item)
         assert fetch_typ == "OK"
         first = parts[0]
         assert isinstance(first, tuple)
         out.append(first[1])
     return out
+
+
+def fetch_all_rfc822(imap: imaplib.IMAP4) -> list[bytes]:
+    assert imap.login(USER, PASSWORD)[0] == "OK"
+    assert imap.select("INBOX")[0] == "OK"
+    return fetch_each(imap, "(RFC822)")
 
 
 def poll(what: str, probe: Callable[[], bool], timeout: float = 30) -> None:
@@ -135,16 +140,7 @@ def inbox(timeout: float = 10) -> list[bytes]:
     with imaplib.IMAP4("127.0.0.1", PORTS["imap"], timeout=timeout) as imap:
         assert imap.login(USER, PASSWORD)[0] == "OK"
         assert imap.select("INBOX", readonly=True)[0] == "OK"
-        typ, nums = imap.search(None, "ALL")
-        assert typ == "OK"
-        out = []
-        for num in nums[0].split():
-            fetch_typ, parts = imap.fetch(num, "(BODY.PEEK[])")
-            assert fetch_typ == "OK"
-            first = parts[0]
-            assert isinstance(first, tuple)
-            out.append(first[1])
-        return out
+        return fetch_each(imap, "(BODY.PEEK[])")
 
 
 def queue_cli(directory: Path, *args: str) -> str:

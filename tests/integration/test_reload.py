@@ -46,6 +46,24 @@ def wait_for(predicate: Any, what: str, timeout: float = 15) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
+def serve(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`mox serve` with its output in `log`, once it logged "ready" (killed if it did not)."""
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [*MOX, "serve", "--config", str(config)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "ready" in log.read_text(), "the server", timeout=30)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def imap_config(tmp_path: Path) -> tuple[int, Path, dict[str, Any], Path]:
     """A config with IMAP on a free port and alice's password file: (port, password file, the
     config as data, its file)."""
@@ -66,18 +84,8 @@ def test_sighup_applies_valid_config_and_refuses_broken_one(
 ) -> None:
     port, passwords, data, config = imap_config(tmp_path)
     log = tmp_path / "serve.log"
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [*MOX, "serve", "--config", str(config)],
-            env=mox_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    proc = serve(config, log, mox_env)
     try:
-        start_deadline = time.monotonic() + 30
-        while not log.read_text().count("ready") and time.monotonic() < start_deadline:
-            time.sleep(0.05)
-        assert "ready" in log.read_text()
         session = imaplib.IMAP4("127.0.0.1", port, timeout=10)
         session.login("alice@example.test", PASSWORD)
         assert not login_ok(port, "bob@example.test")
@@ -142,15 +150,8 @@ def test_mox_reload_command_answers_with_the_result(
     assert "no running server" in none.stderr
 
     log = tmp_path / "serve.log"
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [*MOX, "serve", "--config", str(config)],
-            env=mox_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    proc = serve(config, log, mox_env)
     try:
-        wait_for(lambda: "ready" in log.read_text(), "the server")
         data_dir = load_config(config).data_dir
         assert (data_dir / "ctl").stat().st_mode & 0o077 == 0  # only the server's user
         assert not login_ok(port, "bob@example.test")
