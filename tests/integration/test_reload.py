@@ -46,6 +46,16 @@ def wait_for(predicate: Any, what: str, timeout: float = 15) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
+def add_bob(data: dict[str, Any], passwords: Path, config: Path) -> None:
+    """Account bob (alice's password file) added to the config data, and the file written."""
+    data["accounts"]["bob"] = {
+        "domain": "example.test",
+        "destinations": {"bob@example.test": {}},
+        "password_file": str(passwords),
+    }
+    config.write_text(tomlkit.dumps(data))
+
+
 def serve(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`mox serve` with its output in `log`, once it logged "ready" (killed if it did not)."""
     with log.open("wb") as log_file:
@@ -91,12 +101,7 @@ def test_sighup_applies_valid_config_and_refuses_broken_one(
         assert not login_ok(port, "bob@example.test")
 
         # A new account in the file logs in after SIGHUP, with no restart.
-        data["accounts"]["bob"] = {
-            "domain": "example.test",
-            "destinations": {"bob@example.test": {}},
-            "password_file": str(passwords),
-        }
-        config.write_text(tomlkit.dumps(data))
+        add_bob(data, passwords, config)
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "config reloaded" in log.read_text(), "the reload")
         assert login_ok(port, "bob@example.test")
@@ -155,12 +160,7 @@ def test_mox_reload_command_answers_with_the_result(
         data_dir = load_config(config).data_dir
         assert (data_dir / "ctl").stat().st_mode & 0o077 == 0  # only the server's user
         assert not login_ok(port, "bob@example.test")
-        data["accounts"]["bob"] = {
-            "domain": "example.test",
-            "destinations": {"bob@example.test": {}},
-            "password_file": str(passwords),
-        }
-        config.write_text(tomlkit.dumps(data))
+        add_bob(data, passwords, config)
         done = reload()
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "config reloaded"
